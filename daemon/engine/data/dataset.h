@@ -1,0 +1,36 @@
+/* Datasets: loaded whole into memory as 8-bit images, then batched.
+ *
+ * Layout on load: images[n][c][h][w] (NCHW, uint8, as the files store them after
+ * decoding), labels[n] in 0..classes-1. Names: cifar10, cifar100, fashion-mnist, mnist,
+ * synthetic. Files live under <data_dir>/<name>/ (see docs/formats.md); with an empty
+ * data_dir, /usr/share/datasets is searched. Errors name the file and what is wrong. */
+#ifndef BRN_DATASET_H
+#define BRN_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BRN_DEFAULT_DATA_DIR "/usr/share/datasets"
+
+typedef struct brn_dataset {
+    long n;
+    int c, h, w;
+    int classes;
+    uint8_t *images;   /* n*c*h*w */
+    uint8_t *labels;   /* n */
+} brn_dataset;
+
+/* Load the train and test splits. Returns 0 or BRN_EDATA/BRN_ENOMEM with a message. */
+int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
+                 char *err, size_t errlen);
+
+/* Keep only the first n examples (n <= 0 or n >= size: unchanged). */
+void dataset_truncate(brn_dataset *d, long n);
+
+void dataset_free(brn_dataset *d);
+
+/* Which dataset names are present under data_dir (for GetServerInfo): writes up to max
+ * names into out (static strings), returns the count. */
+int dataset_list_available(const char *data_dir, const char **out, int max);
+
+#endif
