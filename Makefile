@@ -20,7 +20,9 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 LAYERS_F64_OBJ := $(BUILD)/daemon/engine/cpu/layers_f64.o
 
 SVC_SRC := $(wildcard daemon/rpc/*.c daemon/service/*.c daemon/scheduler/*.c daemon/store/*.c)
-SVC_OBJ := $(SVC_SRC:%.c=$(BUILD)/%.o)
+SVC_OBJ := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/store_migrations.o
+# The schema (migrations/*.sql) is embedded into brnd as generated C.
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
 PROTO_SRC := $(wildcard proto/brn/v1/*.proto proto/grpc/health/v1/*.proto)
 PROTO_GEN_C := $(PROTO_SRC:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
@@ -63,6 +65,14 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CFLAGS) -w -c $< -o $@
+
+# Also depends on the directory, so adding or removing a file regenerates it.
+$(BUILD)/gen/store_migrations.c: $(MIGRATIONS) migrations daemon/store/embed_migrations.sh
+	@mkdir -p $(dir $@)
+	sh daemon/store/embed_migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/store_migrations.o: $(BUILD)/gen/store_migrations.c daemon/store/migrations.h
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/daemon/engine/cuda/%.o: daemon/engine/cuda/%.cu
 	@mkdir -p $(dir $@)

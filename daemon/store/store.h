@@ -106,7 +106,7 @@ int store_open_at_version(const char *path, int max_version, brn_store **out,
 /* Close the store (finalizes cached statements, checkpoints the WAL). NULL is fine. */
 void store_close(brn_store *s);
 
-/* The schema version of the open database (PRAGMA user_version). */
+/* The schema version of the open database (PRAGMA user_version); -1 if unreadable. */
 int store_schema_version(brn_store *s);
 
 /* The number of migrations built into this binary (= the newest version it knows). */

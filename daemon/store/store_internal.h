@@ -1,0 +1,82 @@
+/* Shared by the store's source files only: the store struct, the prepared-statement
+ * cache and the error helpers. Not part of the store's contract (see store.h). */
+#ifndef BRN_STORE_INTERNAL_H
+#define BRN_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* How long a write waits for a lock held by another connection (e.g. the sqlite3
+ * shell or a second reader) before failing with SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* One slot per cached statement. The SQL text lives at the call site; the statement
+ * is prepared on first use and kept until store_close. */
+typedef enum {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_JOB_INSERT,
+    STMT_JOB_BY_KEY,
+    STMT_JOB_GET,
+    STMT_JOB_STATE,
+    STMT_JOB_NEXT_QUEUED,
+    STMT_JOB_SET_STATE,
+    STMT_JOB_SET_PROGRESS,
+    STMT_JOB_REQUEST_CANCEL,
+    STMT_JOB_COUNT,
+    STMT_JOB_LIST_ASC,
+    STMT_JOB_LIST_DESC,
+    STMT_JOB_ADVANCE,
+    STMT_EPOCH_UPSERT,
+    STMT_DIAG_UPSERT,
+    STMT_EPOCHS_GET,
+    STMT_DIAG_GET,
+    STMT_CHECKPOINT_UPSERT,
+    STMT_CHECKPOINT_LATEST,
+    STMT_COUNT
+} store_stmt_id;
+
+struct brn_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+};
+
+/* The cached statement for slot id (preparing sql on first use), reset with its
+ * bindings cleared; NULL on failure with the reason in err. */
+sqlite3_stmt *store_stmt(brn_store *s, store_stmt_id id, const char *sql, char *err, size_t errlen);
+
+/* Record a failed SQLite call as "store: <what>: <sqlite message> (file:line)" and
+ * return BRN_EIO. */
+int store_sql_error(brn_store *s, const char *what, const char *file, int line,
+                    char *err, size_t errlen);
+
+/* Write a formatted message into err (NULL-safe) and return code. */
+int store_fail(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Transactions for multi-statement writes: BEGIN IMMEDIATE takes the write lock at
+ * once so a busy database fails at the start, not halfway. */
+int store_begin(brn_store *s, char *err, size_t errlen);
+int store_commit(brn_store *s, char *err, size_t errlen);
+void store_rollback(brn_store *s);
+
+/* The wall clock in unix milliseconds. */
+int64_t store_now_ms(void);
+
+/* Apply migrations until the schema is at max_version (< 0: all known). */
+int store_migrate(brn_store *s, const char *path, int max_version, char *err, size_t errlen);
+
+/* Get a cached statement into `st` or return the error (needs s, err, errlen, st). */
+#define STMT_OR_RETURN(st, id, sql) do { (st) = store_stmt(s, (id), (sql), err, errlen); \
+    if (!(st)) return BRN_EIO; } while (0)
+
+/* Check a SQLite result against the expected code; otherwise record the error with the
+ * function, file and line into rc and jump to the function's `fail:` label
+ * (needs s, rc, err, errlen in scope). */
+#define SQL_CHECK(result, expected) do { int _src = (result); if (_src != (expected)) { \
+    rc = store_sql_error(s, __func__, __FILE__, __LINE__, err, errlen); goto fail; } } while (0)
+
+#endif

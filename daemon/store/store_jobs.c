@@ -1,0 +1,441 @@
+/* The jobs table: submit, read, list, queue order and state changes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store_internal.h"
+
+/* Indexed by brn_job_state; the same words as the CHECK in 0001_jobs.sql. */
+static const char *const state_names[BRN_JOB_STATE_COUNT] = {
+    [BRN_JOB_QUEUED] = "QUEUED",
+    [BRN_JOB_RUNNING] = "RUNNING",
+    [BRN_JOB_SUCCEEDED] = "SUCCEEDED",
+    [BRN_JOB_FAILED] = "FAILED",
+    [BRN_JOB_CANCELLED] = "CANCELLED",
+};
+
+const char *store_job_state_name(brn_job_state st)
+{
+    return (unsigned)st < BRN_JOB_STATE_COUNT ? state_names[st] : "UNKNOWN";
+}
+
+int store_job_state_parse(const char *name)
+{
+    for (int i = 0; name && i < BRN_JOB_STATE_COUNT; i++)
+        if (!strcasecmp(name, state_names[i]))
+            return i;
+    return -1;
+}
+
+int store_job_state_is_final(brn_job_state st)
+{
+    return st == BRN_JOB_SUCCEEDED || st == BRN_JOB_FAILED || st == BRN_JOB_CANCELLED;
+}
+
+/* The column list every row-reading query selects, in the order read_row expects. */
+#define JOB_COLUMNS "id, name, priority, idempotency_key, spec_json, state, reason, error_code, " \
+    "created_ms, started_ms, finished_ms, total_steps, epoch, step, device, cancel_requested"
+
+static char *dup_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* Fill row from the current result row of a JOB_COLUMNS query. */
+static int read_row(sqlite3_stmt *st, brn_job_row *row, char *err, size_t errlen)
+{
+    memset(row, 0, sizeof *row);
+    row->id = sqlite3_column_int64(st, 0);
+    row->priority = sqlite3_column_int(st, 2);
+    int state = store_job_state_parse((const char *)sqlite3_column_text(st, 5));
+    row->state = state < 0 ? BRN_JOB_FAILED : (brn_job_state)state; /* CHECK rules it out */
+    row->created_ms = sqlite3_column_int64(st, 8);
+    row->started_ms = sqlite3_column_int64(st, 9);
+    row->finished_ms = sqlite3_column_int64(st, 10);
+    row->total_steps = (long)sqlite3_column_int64(st, 11);
+    row->epoch = sqlite3_column_int(st, 12);
+    row->step = (long)sqlite3_column_int64(st, 13);
+    row->cancel_requested = sqlite3_column_int(st, 15);
+    row->name = dup_text(st, 1);
+    row->idempotency_key = dup_text(st, 3);
+    row->spec_json = dup_text(st, 4);
+    row->reason = dup_text(st, 6);
+    row->error_code = dup_text(st, 7);
+    row->device = dup_text(st, 14);
+    /* name and spec_json are NOT NULL columns: a NULL here is a failed strdup. */
+    if (!row->name || !row->spec_json ||
+        (sqlite3_column_type(st, 3) != SQLITE_NULL && !row->idempotency_key) ||
+        (sqlite3_column_type(st, 6) != SQLITE_NULL && !row->reason) ||
+        (sqlite3_column_type(st, 7) != SQLITE_NULL && !row->error_code) ||
+        (sqlite3_column_type(st, 14) != SQLITE_NULL && !row->device)) {
+        brn_job_row_free(row);
+        return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory reading job");
+    }
+    return 0;
+}
+
+void brn_job_row_free(brn_job_row *row)
+{
+    if (!row)
+        return;
+    free(row->name);
+    free(row->idempotency_key);
+    free(row->spec_json);
+    free(row->reason);
+    free(row->error_code);
+    free(row->device);
+    memset(row, 0, sizeof *row);
+}
+
+void brn_job_rows_free(brn_job_row *rows, int n)
+{
+    for (int i = 0; rows && i < n; i++)
+        brn_job_row_free(&rows[i]);
+    free(rows);
+}
+
+/* Step a query expected to yield at most one job row. */
+static int read_one(brn_store *s, sqlite3_stmt *st, brn_job_row *row, const char *what,
+                    char *err, size_t errlen)
+{
+    int rc, src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = read_row(st, row, err, errlen);
+    else if (src == SQLITE_DONE)
+        rc = store_fail(STORE_NOT_FOUND, err, errlen, "%s", what);
+    else
+        rc = store_sql_error(s, what, __FILE__, __LINE__, err, errlen);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_get(brn_store *s, int64_t id, brn_job_row *row, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    char what[64];
+    memset(row, 0, sizeof *row);
+    STMT_OR_RETURN(st, STMT_JOB_GET, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, id);
+    snprintf(what, sizeof what, "no job %lld", (long long)id);
+    return read_one(s, st, row, what, err, errlen);
+}
+
+int store_job_next_queued(brn_store *s, brn_job_row *row, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    memset(row, 0, sizeof *row);
+    /* The literal state = 'QUEUED' lets SQLite use the partial index jobs_queue. */
+    STMT_OR_RETURN(st, STMT_JOB_NEXT_QUEUED, "SELECT " JOB_COLUMNS " FROM jobs "
+                   "WHERE state = 'QUEUED' ORDER BY priority DESC, id LIMIT 1");
+    return read_one(s, st, row, "no queued job", err, errlen);
+}
+
+/* Look up the job holding an idempotency key: 0 with *id set, or STORE_NOT_FOUND. */
+static int job_by_key(brn_store *s, const char *key, int64_t *id, char **spec_json,
+                      char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    STMT_OR_RETURN(st, STMT_JOB_BY_KEY, "SELECT id, spec_json FROM jobs WHERE idempotency_key = ?1");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = 0, src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        *spec_json = dup_text(st, 1);
+        if (!*spec_json)
+            rc = store_fail(BRN_ENOMEM, err, errlen, "store: out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = STORE_NOT_FOUND;
+    } else {
+        rc = store_sql_error(s, "looking up idempotency key", __FILE__, __LINE__, err, errlen);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_insert(brn_store *s, const char *name, int priority, const char *idempotency_key,
+                     const char *spec_json, int64_t *id, int *existed, char *err, size_t errlen)
+{
+    int dummy;
+    if (!existed)
+        existed = &dummy;
+    *existed = 0;
+    *id = 0;
+    if (!spec_json)
+        return store_fail(BRN_EINVAL, err, errlen, "store: job without a spec");
+    const char *key = idempotency_key && *idempotency_key ? idempotency_key : NULL;
+    if (key) {
+        /* One writer (see store.h): nobody can insert the key between this look-up
+         * and our INSERT, so no transaction is needed. */
+        char *old_spec = NULL;
+        int rc = job_by_key(s, key, id, &old_spec, err, errlen);
+        if (rc == 0) {
+            *existed = 1;
+            int same = !strcmp(old_spec, spec_json);
+            free(old_spec);
+            if (!same)
+                return store_fail(STORE_CONFLICT, err, errlen, "idempotency key \"%s\" was "
+                                  "already used by job %lld with a different spec", key,
+                                  (long long)*id);
+            return 0;
+        }
+        if (rc != STORE_NOT_FOUND)
+            return rc;
+    }
+    sqlite3_stmt *st;
+    STMT_OR_RETURN(st, STMT_JOB_INSERT, "INSERT INTO jobs (name, priority, idempotency_key, "
+                   "spec_json, state, created_ms) VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5)");
+    sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, priority);
+    if (key)
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, spec_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, store_now_ms());
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_sql_error(s, "inserting job", __FILE__, __LINE__, err, errlen);
+    else
+        *id = sqlite3_last_insert_rowid(s->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* A state set as SQL: "state IN (?1, ..., ?5)" with one parameter per state, bound to
+ * the state's name when it is in the mask and to NULL (which matches nothing) when not,
+ * so one cached statement serves every filter and the jobs_by_state index applies. */
+#define STATE_SET_SQL "state IN (?1, ?2, ?3, ?4, ?5)"
+#define STATE_SET_PARAMS 5
+_Static_assert(STATE_SET_PARAMS == BRN_JOB_STATE_COUNT, "STATE_SET_SQL needs one parameter per state");
+
+static void bind_state_set(sqlite3_stmt *st, unsigned mask)
+{
+    if (!mask)
+        mask = BRN_JOB_STATES_ALL;
+    for (int i = 0; i < BRN_JOB_STATE_COUNT; i++)
+        if (mask & BRN_JOB_STATE_BIT(i))
+            sqlite3_bind_text(st, 1 + i, state_names[i], -1, SQLITE_STATIC);
+}
+
+int store_job_count(brn_store *s, unsigned state_mask, long *count, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    *count = 0;
+    STMT_OR_RETURN(st, STMT_JOB_COUNT, "SELECT count(*) FROM jobs WHERE " STATE_SET_SQL);
+    bind_state_set(st, state_mask);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = (long)sqlite3_column_int64(st, 0);
+    else
+        rc = store_sql_error(s, "counting jobs", __FILE__, __LINE__, err, errlen);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_list(brn_store *s, const brn_job_filter *f, brn_job_row **rows, int *n,
+                   int64_t *next_cursor, char *err, size_t errlen)
+{
+    static const brn_job_filter defaults;
+    if (!f)
+        f = &defaults;
+    *rows = NULL;
+    *n = 0;
+    if (next_cursor)
+        *next_cursor = 0;
+    if (f->limit < 0 || f->cursor < 0)
+        return store_fail(BRN_EINVAL, err, errlen, "store: negative page limit or cursor");
+    int limit = f->limit ? f->limit : STORE_LIST_DEFAULT_LIMIT;
+    if (limit > STORE_LIST_MAX_LIMIT)
+        limit = STORE_LIST_MAX_LIMIT;
+    sqlite3_stmt *st;
+    /* The cursor is the last id of the previous page; one row beyond the page tells
+     * whether another page follows. */
+    if (f->newest_first)
+        STMT_OR_RETURN(st, STMT_JOB_LIST_DESC, "SELECT " JOB_COLUMNS " FROM jobs WHERE "
+                       STATE_SET_SQL " AND id < ?6 ORDER BY id DESC LIMIT ?7");
+    else
+        STMT_OR_RETURN(st, STMT_JOB_LIST_ASC, "SELECT " JOB_COLUMNS " FROM jobs WHERE "
+                       STATE_SET_SQL " AND id > ?6 ORDER BY id LIMIT ?7");
+    bind_state_set(st, f->state_mask);
+    /* Descending from the start means below every id. */
+    int64_t cursor = f->newest_first && !f->cursor ? INT64_MAX : f->cursor;
+    sqlite3_bind_int64(st, STATE_SET_PARAMS + 1, cursor);
+    sqlite3_bind_int(st, STATE_SET_PARAMS + 2, limit + 1);
+    brn_job_row *out = calloc((size_t)limit + 1, sizeof *out);
+    if (!out) {
+        sqlite3_reset(st);
+        return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory listing jobs");
+    }
+    int rc = 0, count = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == limit) { /* the look-ahead row: there is a next page */
+            if (next_cursor)
+                *next_cursor = out[count - 1].id;
+            break;
+        }
+        if ((rc = read_row(st, &out[count], err, errlen)) < 0)
+            break;
+        count++;
+    }
+    if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = store_sql_error(s, "listing jobs", __FILE__, __LINE__, err, errlen);
+    sqlite3_reset(st);
+    if (rc < 0) {
+        brn_job_rows_free(out, count);
+        if (next_cursor)
+            *next_cursor = 0;
+        return rc;
+    }
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
+int store_jobs_in_state(brn_store *s, brn_job_state st, brn_job_row **rows, int *n,
+                        char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    if ((unsigned)st >= BRN_JOB_STATE_COUNT)
+        return store_fail(BRN_EINVAL, err, errlen, "store: bad job state %d", (int)st);
+    /* Page through store_job_list so the result has no size limit. */
+    brn_job_filter f = { .state_mask = BRN_JOB_STATE_BIT(st), .limit = STORE_LIST_MAX_LIMIT };
+    brn_job_row *all = NULL;
+    int total = 0;
+    for (;;) {
+        brn_job_row *page;
+        int count;
+        int64_t next;
+        int rc = store_job_list(s, &f, &page, &count, &next, err, errlen);
+        if (rc < 0) {
+            brn_job_rows_free(all, total);
+            return rc;
+        }
+        brn_job_row *grown = realloc(all, ((size_t)total + count + 1) * sizeof *grown);
+        if (!grown) {
+            brn_job_rows_free(page, count);
+            brn_job_rows_free(all, total);
+            return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory");
+        }
+        all = grown;
+        memcpy(all + total, page, (size_t)count * sizeof *page);
+        total += count;
+        free(page); /* the strings moved into all */
+        if (!next)
+            break;
+        f.cursor = next;
+    }
+    *rows = all;
+    *n = total;
+    return 0;
+}
+
+/* Current state of a job: 0, or STORE_NOT_FOUND. */
+static int job_state(brn_store *s, int64_t id, brn_job_state *state, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    STMT_OR_RETURN(st, STMT_JOB_STATE, "SELECT state FROM jobs WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, id);
+    int rc = 0, src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *state = (brn_job_state)store_job_state_parse((const char *)sqlite3_column_text(st, 0));
+    else if (src == SQLITE_DONE)
+        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)id);
+    else
+        rc = store_sql_error(s, "reading job state", __FILE__, __LINE__, err, errlen);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The allowed moves of store_job_set_state (see store.h). */
+static int move_allowed(brn_job_state from, brn_job_state to)
+{
+    switch (from) {
+    case BRN_JOB_QUEUED:
+        return to == BRN_JOB_RUNNING || to == BRN_JOB_CANCELLED || to == BRN_JOB_FAILED;
+    case BRN_JOB_RUNNING:
+        return to == BRN_JOB_QUEUED || store_job_state_is_final(to);
+    default:
+        return 0;
+    }
+}
+
+int store_job_set_state(brn_store *s, int64_t id, brn_job_state to, const char *reason,
+                        const char *error_code, const char *device, char *err, size_t errlen)
+{
+    if ((unsigned)to >= BRN_JOB_STATE_COUNT)
+        return store_fail(BRN_EINVAL, err, errlen, "store: bad job state %d", (int)to);
+    brn_job_state from;
+    int rc = job_state(s, id, &from, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (!move_allowed(from, to))
+        return store_fail(STORE_CONFLICT, err, errlen, "job %lld is %s and cannot become %s",
+                          (long long)id, store_job_state_name(from), store_job_state_name(to));
+    sqlite3_stmt *st;
+    /* ?5 = now. started_ms is stamped on the first RUNNING only (a resumed job keeps
+     * it); finished_ms on the final state. The state in WHERE guards the move. */
+    STMT_OR_RETURN(st, STMT_JOB_SET_STATE,
+        "UPDATE jobs SET state = ?2, "
+        " reason = CASE WHEN ?2 IN ('FAILED', 'CANCELLED') THEN ?3 END, "
+        " error_code = CASE WHEN ?2 IN ('FAILED', 'CANCELLED') THEN ?4 END, "
+        " started_ms = CASE WHEN ?2 = 'RUNNING' THEN coalesce(started_ms, ?5) ELSE started_ms END, "
+        " finished_ms = CASE WHEN ?2 IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN ?5 END, "
+        " device = CASE WHEN ?2 = 'RUNNING' AND ?6 IS NOT NULL THEN ?6 ELSE device END "
+        "WHERE id = ?1 AND state = ?7");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, store_job_state_name(to), -1, SQLITE_STATIC);
+    if (reason)
+        sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    if (error_code)
+        sqlite3_bind_text(st, 4, error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, store_now_ms());
+    if (device)
+        sqlite3_bind_text(st, 6, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, store_job_state_name(from), -1, SQLITE_STATIC);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+    if (sqlite3_changes(s->db) != 1) /* only another connection could cause this */
+        rc = store_fail(STORE_CONFLICT, err, errlen, "job %lld changed state concurrently",
+                        (long long)id);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_set_progress(brn_store *s, int64_t id, int epoch, long step, long total_steps,
+                           char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    STMT_OR_RETURN(st, STMT_JOB_SET_PROGRESS, "UPDATE jobs SET epoch = ?2, step = ?3, "
+                   "total_steps = CASE WHEN ?4 > 0 THEN ?4 ELSE total_steps END WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, epoch);
+    sqlite3_bind_int64(st, 3, step);
+    sqlite3_bind_int64(st, 4, total_steps);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+    if (sqlite3_changes(s->db) != 1)
+        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)id);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_request_cancel(brn_store *s, int64_t id, char *err, size_t errlen)
+{
+    brn_job_state from;
+    int rc = job_state(s, id, &from, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (store_job_state_is_final(from))
+        return store_fail(STORE_CONFLICT, err, errlen, "job %lld is already %s",
+                          (long long)id, store_job_state_name(from));
+    sqlite3_stmt *st;
+    STMT_OR_RETURN(st, STMT_JOB_REQUEST_CANCEL,
+                   "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, id);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}
