@@ -85,7 +85,7 @@ typedef struct brn_checkpoint_row {
     int64_t job_id;
     int epoch;                    /* epochs complete when it was written */
     long step;                    /* optimizer steps done when it was written (the key) */
-    char path[1024];
+    char path[SPEC_PATH_LEN];
     int64_t bytes;
     int64_t created_ms;
 } brn_checkpoint_row;

@@ -1,6 +1,10 @@
 /* Schema migrations: bring the database to the newest version this binary knows,
  * one migration per transaction together with its PRAGMA user_version bump, so that a
- * crash mid-upgrade leaves the database at a version that matches its tables. */
+ * crash mid-upgrade leaves the database at a version that matches its tables.
+ *
+ * Rules for migration files: no BEGIN/COMMIT of their own (the store wraps each one);
+ * foreign keys are ON while they run and cannot be switched off inside a transaction,
+ * so a migration that rebuilds a table uses PRAGMA defer_foreign_keys = ON. */
 #include <stdio.h>
 
 #include "store/migrations.h"
