@@ -1,0 +1,78 @@
+/* Generic protobuf-c -> JSON by descriptor (see pb_json.h). */
+#include "pb_json.h"
+
+#include <stdint.h>
+#include <string.h>
+
+const char *pb_enum_short_name(const ProtobufCEnumDescriptor *d, int value)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    if (!v) return "UNKNOWN";
+    /* c_name is BRN__V1__JOB_STATE__SUCCEEDED: the value's own name follows the last "__" */
+    const char *s = v->c_name, *p;
+    while ((p = strstr(s, "__")) != NULL) s = p + 2;
+    return s;
+}
+
+static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+        return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+        return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+        return json_integer(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+        return json_integer((json_int_t)*(const uint64_t *)p);
+    case PROTOBUF_C_TYPE_DOUBLE: return json_real(*(const double *)p);
+    case PROTOBUF_C_TYPE_FLOAT: return json_real(*(const float *)p);
+    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_ENUM: return json_string(pb_enum_short_name(f->descriptor, *(const int *)p));
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)p;
+        return json_string(s ? s : "");
+    }
+    case PROTOBUF_C_TYPE_BYTES: return json_integer((json_int_t)((const ProtobufCBinaryData *)p)->len);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+        return sub ? pb_to_json(sub) : json_null();
+    }
+    }
+    return json_null();
+}
+
+static size_t elem_size(const ProtobufCFieldDescriptor *f)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    default: return 4;
+    }
+}
+
+json_t *pb_to_json(const ProtobufCMessage *m)
+{
+    json_t *o = json_object();
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset), sz = elem_size(f);
+            const char *arr = *(const char *const *)(base + f->offset);
+            json_t *a = json_array();
+            for (size_t k = 0; k < n; k++) json_array_append_new(a, scalar(f, arr + k * sz));
+            json_object_set_new(o, f->name, a);
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && !*(const void *const *)(base + f->offset)) continue;
+        json_object_set_new(o, f->name, scalar(f, base + f->offset));
+    }
+    return o;
+}
