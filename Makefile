@@ -17,7 +17,8 @@ CUDA_HOME ?= /usr/local/cuda
 ENGINE_SRC := $(wildcard daemon/engine/*.c daemon/engine/cpu/*.c daemon/engine/data/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 # The CPU layers are also built in double precision for finite-difference gradient tests.
-LAYERS_F64_OBJ := $(BUILD)/daemon/engine/cpu/layers_f64.o
+REAL_SRC := daemon/engine/cpu/conv.c daemon/engine/cpu/norm.c daemon/engine/cpu/basic.c
+LAYERS_F64_OBJ := $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
 
 SVC_SRC := $(wildcard daemon/rpc/*.c daemon/service/*.c daemon/scheduler/*.c daemon/store/*.c)
 SVC_OBJ := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/store_migrations.o
@@ -55,7 +56,7 @@ $(BUILD)/%.o: %.c | $(PROTO_GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LAYERS_F64_OBJ): daemon/engine/cpu/layers.c
+$(BUILD)/daemon/engine/cpu/%_f64.o: daemon/engine/cpu/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DBRN_REAL_DOUBLE -MMD -MP -c $< -o $@
 

@@ -1,0 +1,206 @@
+#include "batcher.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "rng.h"
+
+#define CROP_PAD 4
+
+int batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    b->data = train;
+    b->batch = s->batch_size;
+    b->augment = s->augment;
+    b->shuffle = s->shuffle;
+    b->non_iid = s->sampling == SAMPLING_NON_IID;
+    b->labels_per_batch = s->labels_per_batch;
+    b->seed = s->seed;
+    b->epoch = -1;
+    b->steps_per_epoch = train->n / s->batch_size;
+    if (train->c > 4) {
+        snprintf(err, errlen, "dataset: %d channels (at most 4 supported)", train->c);
+        return BRN_EDATA;
+    }
+    if (b->steps_per_epoch < 1) {
+        snprintf(err, errlen, "batch-size: %d is larger than the %ld training examples", s->batch_size, train->n);
+        return BRN_EINVAL;
+    }
+    if (b->non_iid && s->labels_per_batch > train->classes) {
+        snprintf(err, errlen, "labels-per-batch: %d exceeds the dataset's %d classes", s->labels_per_batch,
+                 train->classes);
+        return BRN_EINVAL;
+    }
+    /* per-channel statistics of the images this job trains on */
+    const size_t hw = (size_t)train->h * train->w;
+    for (int c = 0; c < train->c; c++) {
+        double sum = 0, sumsq = 0;
+        for (long i = 0; i < train->n; i++) {
+            const uint8_t *p = train->images + ((size_t)i * train->c + c) * hw;
+            uint64_t s1 = 0, s2 = 0;
+            for (size_t k = 0; k < hw; k++) {
+                s1 += p[k];
+                s2 += (uint64_t)p[k] * p[k];
+            }
+            sum += (double)s1;
+            sumsq += (double)s2;
+        }
+        double cnt = (double)train->n * hw, mean = sum / cnt / 255.0;
+        double var = sumsq / cnt / (255.0 * 255.0) - mean * mean;
+        b->mean[c] = (float)mean;
+        b->std[c] = (float)(var > 1e-12 ? sqrt(var) : 1.0);
+    }
+    b->order = malloc(sizeof(long) * train->n);
+    if (!b->order) goto oom;
+    if (b->non_iid) {
+        b->by_class = calloc(train->classes, sizeof *b->by_class);
+        b->class_count = calloc(train->classes, sizeof *b->class_count);
+        if (!b->by_class || !b->class_count) goto oom;
+        for (long i = 0; i < train->n; i++) b->class_count[train->labels[i]]++;
+        int nonempty = 0;
+        for (int k = 0; k < train->classes; k++) {
+            nonempty += b->class_count[k] > 0;
+            b->by_class[k] = malloc(sizeof(long) * (b->class_count[k] ? b->class_count[k] : 1));
+            if (!b->by_class[k]) goto oom;
+            b->class_count[k] = 0;
+        }
+        for (long i = 0; i < train->n; i++) {
+            int k = train->labels[i];
+            b->by_class[k][b->class_count[k]++] = i;
+        }
+        if (nonempty < s->labels_per_batch) {
+            snprintf(err, errlen, "labels-per-batch: %d exceeds the %d labels present in the training set",
+                     s->labels_per_batch, nonempty);
+            batcher_free(b);
+            return BRN_EINVAL;
+        }
+    }
+    return 0;
+oom:
+    batcher_free(b);
+    snprintf(err, errlen, "out of memory for the batcher");
+    return BRN_ENOMEM;
+}
+
+void batcher_free(brn_batcher *b)
+{
+    free(b->order);
+    if (b->by_class)
+        for (int k = 0; k < b->data->classes; k++) free(b->by_class[k]);
+    free(b->by_class);
+    free(b->class_count);
+    memset(b, 0, sizeof *b);
+}
+
+static void shuffle(long *v, long n, brn_rng *r)
+{
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)rng_below(r, (uint64_t)i + 1);
+        long t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+/* Non-i.i.d. order for one epoch: batch after batch, L distinct labels each with M
+ * examples; each class is walked in a shuffled order, wrapping when exhausted. */
+static void build_non_iid(brn_batcher *b, int epoch)
+{
+    const brn_dataset *d = b->data;
+    brn_rng r;
+    rng_init(&r, rng_derive(b->seed, RNG_SAMPLING, (uint64_t)epoch));
+    long *cursor = calloc(d->classes, sizeof(long));
+    int *labels = malloc(sizeof(int) * d->classes);
+    int n_present = 0;
+    for (int k = 0; k < d->classes; k++) {
+        shuffle(b->by_class[k], b->class_count[k], &r);
+        if (b->class_count[k]) labels[n_present++] = k;
+    }
+    const int L = b->labels_per_batch, M = b->batch / L;
+    long pos = 0;
+    for (long bi = 0; bi < b->steps_per_epoch; bi++) {
+        /* a partial Fisher-Yates draw picks L distinct labels */
+        for (int i = 0; i < L; i++) {
+            int j = i + (int)rng_below(&r, (uint64_t)(n_present - i));
+            int t = labels[i];
+            labels[i] = labels[j];
+            labels[j] = t;
+        }
+        for (int i = 0; i < L; i++) {
+            int k = labels[i];
+            for (int e = 0; e < M; e++) {
+                b->order[pos++] = b->by_class[k][cursor[k] % b->class_count[k]];
+                cursor[k]++;
+            }
+        }
+    }
+    free(cursor);
+    free(labels);
+}
+
+static void build_order(brn_batcher *b, int epoch)
+{
+    if (b->epoch == epoch) return;
+    b->epoch = epoch;
+    if (b->non_iid) {
+        build_non_iid(b, epoch);
+        return;
+    }
+    for (long i = 0; i < b->data->n; i++) b->order[i] = i;
+    if (b->shuffle) {
+        brn_rng r;
+        rng_init(&r, rng_derive(b->seed, RNG_SHUFFLE, (uint64_t)epoch));
+        shuffle(b->order, b->data->n, &r);
+    }
+}
+
+/* Write example `idx` into slot j of the [C][N][H][W] batch x, shifted by (dy, dx) inside
+ * a zero border of CROP_PAD pixels and optionally mirrored. Border pixels are raw 0. */
+static void put_example(const brn_batcher *b, const brn_dataset *d, long idx, int j, int n, float *x, int dy,
+                        int dx, int flip)
+{
+    const int H = d->h, W = d->w;
+    const size_t hw = (size_t)H * W;
+    for (int c = 0; c < d->c; c++) {
+        const uint8_t *src = d->images + ((size_t)idx * d->c + c) * hw;
+        float *dst = x + ((size_t)c * n + j) * hw;
+        const float scale = 1.0f / (255.0f * b->std[c]), shift = -b->mean[c] / b->std[c];
+        for (int h = 0; h < H; h++) {
+            int sh = h + dy;
+            for (int w = 0; w < W; w++) {
+                int sw = (flip ? W - 1 - w : w) + dx;
+                float raw = (sh >= 0 && sh < H && sw >= 0 && sw < W) ? src[(size_t)sh * W + sw] : 0.0f;
+                dst[(size_t)h * W + w] = raw * scale + shift;
+            }
+        }
+    }
+}
+
+void batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels)
+{
+    build_order(b, epoch);
+    brn_rng r;
+    rng_init(&r, rng_derive(b->seed, RNG_AUGMENT, (uint64_t)step));
+    for (int j = 0; j < b->batch; j++) {
+        long idx = b->order[index * b->batch + j];
+        int dy = 0, dx = 0, flip = 0;
+        if (b->augment) {
+            dy = (int)rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
+            dx = (int)rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
+            flip = rng_uniform(&r) < 0.5;
+        }
+        put_example(b, b->data, idx, j, b->batch, x, dy, dx, flip);
+        labels[j] = b->data->labels[idx];
+    }
+}
+
+void batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels)
+{
+    for (int j = 0; j < n; j++) {
+        put_example(b, d, start + j, j, n, x, 0, 0, 0);
+        labels[j] = d->labels[start + j];
+    }
+}

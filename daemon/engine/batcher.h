@@ -1,0 +1,38 @@
+/* Turns a loaded dataset into normalized float batches in the engine's [C][N][H][W] layout.
+ *
+ * Inputs are scaled to [0,1] and normalized per channel with the mean and population std
+ * of the training images the job uses. Every random choice (shuffle, non-i.i.d. label
+ * picks, crop offsets, flips) is a function of (seed, epoch or step), so batch b of
+ * epoch e is the same in a resumed run. Without shuffle, batch i holds examples
+ * [i*B, (i+1)*B); an incomplete last batch is dropped. */
+#ifndef BRN_BATCHER_H
+#define BRN_BATCHER_H
+
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "spec.h"
+
+typedef struct brn_batcher {
+    const brn_dataset *data;
+    int batch;
+    int augment, shuffle, non_iid, labels_per_batch;
+    uint64_t seed;
+    float mean[4], std[4];   /* per channel, on the [0,1] scale */
+    long steps_per_epoch;
+    long *order;             /* this epoch's example order (i.i.d.) */
+    long **by_class;         /* non-i.i.d.: example indices per class */
+    long *class_count;
+    int epoch;               /* the epoch `order` was built for; -1 none */
+} brn_batcher;
+
+int batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen);
+void batcher_free(brn_batcher *b);
+
+/* Fill batch `index` (0-based) of epoch `epoch` (0-based) for optimizer step `step`. */
+void batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels);
+
+/* Evaluation examples [start, start+n) of d, in order, no augmentation. */
+void batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels);
+
+#endif

@@ -1,0 +1,35 @@
+/* Checkpoints: the model's named tensors (PyTorch names, DESIGN.md), the SGD velocity as
+ * optim.momentum.<name>, and in __metadata__ the job spec and the position of the run
+ * (step, epoch, batch within the epoch, the epoch's running sums), so a resumed run
+ * continues exactly. Randomness is counter-based (rng.h): the seed and step are its state. */
+#ifndef BRN_CHECKPOINT_H
+#define BRN_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "spec.h"
+
+#define CHECKPOINT_FORMAT "brn-checkpoint"
+#define CHECKPOINT_VERSION 1
+
+/* Where a run stands; saved at epoch ends and when stopped between steps. */
+typedef struct brn_run_state {
+    long step;             /* optimizer steps done */
+    int epoch;             /* epochs completed */
+    long batch;            /* batches done in the epoch in progress */
+    double loss_sum;       /* the epoch in progress so far */
+    long correct, seen;
+    double train_seconds;
+} brn_run_state;
+
+int checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
+                    const brn_run_state *st, char *err, size_t errlen);
+
+/* Loads tensors into m (every model tensor must be present with its shape). velocity and
+ * st may be NULL (initial weights only); spec_json_out, if not NULL, receives a malloc'd
+ * copy of the stored spec JSON. */
+int checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
+                    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,320 @@
+/* brn_train: the training loop around the model, batcher, optimizer and checkpoints. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batcher.h"
+#include "checkpoint.h"
+#include "data/dataset.h"
+#include "engine.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+#include "schedule.h"
+
+/* OpenBLAS's own threads would fight ours: the layers split work over images instead. */
+extern void openblas_set_num_threads(int);
+
+#define MAX_NORM_LAYERS 1024
+
+typedef struct run {
+    brn_job_spec spec;
+    const brn_train_hooks *hooks;
+    brn_dataset train, test;
+    brn_batcher batcher;
+    brn_resolved res;
+    brn_model model;
+    float *velocity;
+    int *labels;
+    brn_run_state st;
+    int epochs;
+    char device[96];
+    char *err;
+    size_t errlen;
+} run;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void logf_(run *r, int warning, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include <stdarg.h>
+static void logf_(run *r, int warning, const char *fmt, ...)
+{
+    if (!r->hooks || !r->hooks->on_log) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->hooks->on_log(r->hooks->user, warning, msg);
+}
+
+static int stop_requested(run *r)
+{
+    return r->hooks && r->hooks->should_stop && r->hooks->should_stop(r->hooks->user);
+}
+
+static int save_checkpoint(run *r, const char *file)
+{
+    if (!r->spec.checkpoint_dir[0]) return 0;
+    char path[SPEC_PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/%s", r->spec.checkpoint_dir, file);
+    int rc = checkpoint_save(path, &r->model, r->velocity, &r->spec, &r->st, r->err, r->errlen);
+    if (!rc && r->hooks && r->hooks->on_checkpoint)
+        r->hooks->on_checkpoint(r->hooks->user, path, r->st.epoch, r->st.step);
+    return rc;
+}
+
+static int setup(run *r, const char *resume)
+{
+    brn_job_spec *s = &r->spec;
+    int rc = spec_validate(s, r->err, r->errlen);
+    if (rc) return BRN_EINVAL;
+    if (!strcmp(s->device, "cuda")) {
+        snprintf(r->err, r->errlen, "device: cuda is not available (this build runs on the CPU)");
+        return BRN_EDEVICE;
+    }
+    int threads = s->threads > 0 ? s->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    layers_set_threads(threads);
+    openblas_set_num_threads(1);
+    snprintf(r->device, sizeof r->device, "cpu (%d thread%s, OpenBLAS)", threads, threads == 1 ? "" : "s");
+
+    if ((rc = dataset_load(s->dataset, s->data_dir, &r->train, &r->test, r->err, r->errlen))) return rc;
+    dataset_truncate(&r->train, s->train_subset);
+    dataset_truncate(&r->test, s->test_subset);
+    if (r->test.n < 1) {
+        snprintf(r->err, r->errlen, "test-subset: the test set is empty");
+        return BRN_EINVAL;
+    }
+    if ((rc = batcher_init(&r->batcher, &r->train, s, r->err, r->errlen))) return rc;
+    spec_resolve(s, r->train.n, &r->res);
+    r->epochs = s->steps ? (int)((s->steps + r->res.steps_per_epoch - 1) / r->res.steps_per_epoch) : s->epochs;
+
+    brn_model_config mc = {s->depth, s->width, r->train.c, r->train.h, r->train.w, r->train.classes,
+                           s->batch_size, s->norm, s->norm_eps, s->microbatch, s->gn_groups, s->dropout};
+    if (s->norm == NORM_GN && (16 * s->width) % s->gn_groups) {
+        snprintf(r->err, r->errlen, "gn-groups: %d does not divide the %d channels of WRN width %d", s->gn_groups,
+                 16 * s->width, s->width);
+        return BRN_EINVAL;
+    }
+    if ((rc = model_init(&r->model, &mc, threads, r->err, r->errlen))) return rc;
+    r->velocity = calloc(r->model.n_params, sizeof(float));
+    r->labels = calloc(s->batch_size, sizeof(int));
+    if (!r->velocity || !r->labels) {
+        snprintf(r->err, r->errlen, "out of memory");
+        return BRN_ENOMEM;
+    }
+    if (resume) {
+        rc = checkpoint_load(resume, &r->model, r->velocity, &r->st, NULL, r->err, r->errlen);
+    } else if (s->init[0]) {
+        model_init_weights(&r->model, s->seed);   /* buffers a weights-only file may lack */
+        rc = checkpoint_load(s->init, &r->model, NULL, NULL, NULL, r->err, r->errlen);
+    } else {
+        model_init_weights(&r->model, s->seed);
+    }
+    return rc;
+}
+
+static void teardown(run *r)
+{
+    model_free(&r->model);
+    batcher_free(&r->batcher);
+    dataset_free(&r->train);
+    dataset_free(&r->test);
+    free(r->velocity);
+    free(r->labels);
+}
+
+static void announce(run *r)
+{
+    const brn_job_spec *s = &r->spec;
+    brn_run_info info = {r->res.steps_per_epoch, r->res.total_steps, r->epochs, r->st.step, r->st.epoch,
+                         r->res.renorm_warmup, r->res.rmax_steps, r->res.dmax_steps, r->res.norm_momentum,
+                         r->train.n, r->test.n, r->train.c, r->train.h, r->train.w, r->train.classes,
+                         (long)r->model.n_params, r->device};
+    if (r->hooks && r->hooks->on_start) r->hooks->on_start(r->hooks->user, &info);
+    if (s->norm == NORM_BRN)
+        logf_(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
+              s->renorm_schedule == RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
+              r->res.dmax_steps, s->rmax, r->res.rmax_steps,
+              s->renorm_warmup == SPEC_AUTO ? " (scaled to the run's length)" : "");
+    if (r->res.momentum_too_slow)
+        logf_(r, 1,
+              "norm-momentum %g: the running statistics need ~%.0f steps to converge but the run has %ld; "
+              "evaluation with moving statistics will suffer (raise --norm-momentum or train longer)",
+              r->res.norm_momentum, 3.0 / r->res.norm_momentum, r->res.total_steps);
+}
+
+static void fill_diag(run *r, brn_renorm_diag *out, int *n_out)
+{
+    brn_norm_layer *layers[MAX_NORM_LAYERS];
+    int n = model_norm_layers(&r->model, layers, MAX_NORM_LAYERS), k = 0;
+    for (int i = 0; i < n && i < MAX_NORM_LAYERS; i++) {
+        const brn_norm_diag_acc *d = &layers[i]->diag;
+        if (!d->count) continue;
+        brn_renorm_diag *o = &out[k++];
+        snprintf(o->layer, sizeof o->layer, "%s", layers[i]->name);
+        o->mean_abs_r_minus_1 = d->sum_abs_r1 / d->count;
+        o->mean_abs_d = d->sum_abs_d / d->count;
+        o->frac_r_clipped = (double)d->r_clipped / d->count;
+        o->frac_d_clipped = (double)d->d_clipped / d->count;
+    }
+    *n_out = k;
+}
+
+static void reset_diag(run *r)
+{
+    brn_norm_layer *layers[MAX_NORM_LAYERS];
+    int n = model_norm_layers(&r->model, layers, MAX_NORM_LAYERS);
+    for (int i = 0; i < n && i < MAX_NORM_LAYERS; i++) memset(&layers[i]->diag, 0, sizeof layers[i]->diag);
+}
+
+/* Returns 0, BRN_STOPPED, or an error. */
+static int evaluate(run *r, double *loss, double *acc)
+{
+    const int B = r->spec.batch_size, batch_stats = r->spec.eval_stats == EVAL_BATCH;
+    double loss_sum = 0;
+    long hits = 0;
+    for (long start = 0; start < r->test.n; start += B) {
+        if (stop_requested(r)) return BRN_STOPPED;
+        int n = r->test.n - start < B ? (int)(r->test.n - start) : B, correct = 0;
+        double ls = 0;
+        batcher_eval_batch(&r->batcher, &r->test, start, n, r->model.input, r->labels);
+        int rc = model_eval_batch(&r->model, r->model.input, r->labels, n, batch_stats, &ls, &correct, r->err,
+                                  r->errlen);
+        if (rc) return rc;
+        loss_sum += ls;
+        hits += correct;
+    }
+    *loss = loss_sum / r->test.n;
+    *acc = (double)hits / r->test.n;
+    return 0;
+}
+
+static int train_epoch(run *r, int epoch)
+{
+    const brn_job_spec *s = &r->spec;
+    brn_run_state *st = &r->st;
+    const long spe = r->res.steps_per_epoch;
+    double t0 = now_seconds(), lr = 0, rmax = 1, dmax = 0;
+    if (st->batch == 0) {
+        st->loss_sum = 0;
+        st->correct = st->seen = 0;
+        st->train_seconds = 0;
+        reset_diag(r);
+    }
+    const double seconds_before = st->train_seconds;
+    for (; st->batch < spe && st->step < r->res.total_steps; st->batch++) {
+        if (stop_requested(r)) {
+            st->train_seconds = seconds_before + now_seconds() - t0;
+            int rc = save_checkpoint(r, BRN_LAST_CHECKPOINT);
+            return rc ? rc : BRN_STOPPED;
+        }
+        const long t = st->step;
+        batcher_train_batch(&r->batcher, epoch, st->batch, t, r->model.input, r->labels);
+        lr = schedule_lr(s, &r->res, t);
+        schedule_renorm(s, &r->res, t, &rmax, &dmax);
+        brn_norm_step ns = {r->res.norm_momentum, rmax, dmax, rng_derive(s->seed, RNG_DROPOUT, (uint64_t)t)};
+        double loss;
+        int correct;
+        int rc = model_train_step(&r->model, r->model.input, r->labels, s->batch_size, &ns, &loss, &correct, r->err,
+                                  r->errlen);
+        if (rc) return rc;
+        if (!isfinite(loss)) {
+            snprintf(r->err, r->errlen, "the loss became %s at step %ld (epoch %d, batch %ld, lr %g); try a lower --lr",
+                     isnan(loss) ? "NaN" : "infinite", t, epoch + 1, st->batch + 1, lr);
+            return BRN_ENAN;
+        }
+        brn_sgd opt = {lr, s->momentum, s->weight_decay, s->nesterov};
+        sgd_step(r->model.params, r->model.grads, r->velocity, r->model.n_params, &opt);
+        st->step++;
+        st->loss_sum += loss;
+        st->correct += correct;
+        st->seen += s->batch_size;
+        if (r->hooks && r->hooks->on_step) {
+            double secs = seconds_before + now_seconds() - t0;
+            brn_step_info si = {epoch + 1, st->step, st->batch + 1, spe, loss, (double)correct / s->batch_size,
+                                lr, rmax, dmax, secs > 0 ? st->seen / secs : 0};
+            r->hooks->on_step(r->hooks->user, &si);
+        }
+    }
+    st->train_seconds = seconds_before + now_seconds() - t0;
+    return 0;
+}
+
+static int run_epochs(run *r)
+{
+    const brn_job_spec *s = &r->spec;
+    brn_run_state *st = &r->st;
+    brn_renorm_diag *diag = calloc(MAX_NORM_LAYERS, sizeof *diag);
+    if (!diag) return BRN_ENOMEM;
+    int rc = 0;
+    for (int epoch = st->epoch; epoch < r->epochs && !rc; epoch++) {
+        if ((rc = train_epoch(r, epoch))) break;
+        const long batches = st->batch;
+        const int last = epoch + 1 == r->epochs;
+        brn_epoch_metrics m = {0};
+        m.epoch = epoch + 1;
+        m.step = st->step;
+        m.train_loss = batches ? st->loss_sum / batches : 0;
+        m.train_acc = st->seen ? (double)st->correct / st->seen : 0;
+        m.lr = schedule_lr(s, &r->res, st->step > 0 ? st->step - 1 : 0);
+        schedule_renorm(s, &r->res, st->step > 0 ? st->step - 1 : 0, &m.rmax, &m.dmax);
+        m.images_per_sec = st->train_seconds > 0 ? st->seen / st->train_seconds : 0;
+        const double eval_start = now_seconds();
+        if (last || (s->eval_every > 0 && (epoch + 1) % s->eval_every == 0)) {
+            rc = evaluate(r, &m.test_loss, &m.test_acc);
+            if (rc == BRN_STOPPED) {
+                /* the epoch's training is done: a resume goes straight to its evaluation */
+                int ck = save_checkpoint(r, BRN_LAST_CHECKPOINT);
+                rc = ck ? ck : BRN_STOPPED;
+            }
+            if (rc) break;
+            m.evaluated = 1;
+        }
+        m.seconds = st->train_seconds + (now_seconds() - eval_start);
+        fill_diag(r, diag, &m.n_diag);
+        m.diag = diag;
+        st->epoch = epoch + 1;
+        st->batch = 0;
+        if ((rc = save_checkpoint(r, BRN_LAST_CHECKPOINT))) break;
+        if (s->save_every > 0 && (epoch + 1) % s->save_every == 0) {
+            char name[64];
+            snprintf(name, sizeof name, "epoch-%d.safetensors", epoch + 1);
+            if ((rc = save_checkpoint(r, name))) break;
+        }
+        if (r->hooks && r->hooks->on_epoch) r->hooks->on_epoch(r->hooks->user, &m);
+    }
+    free(diag);
+    return rc;
+}
+
+int brn_train(const brn_job_spec *spec, const char *resume, const brn_train_hooks *hooks, char *err, size_t errlen)
+{
+    run *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return BRN_ENOMEM;
+    }
+    r->spec = *spec;
+    r->hooks = hooks;
+    r->err = err;
+    r->errlen = errlen;
+    err[0] = 0;
+    int rc = setup(r, resume);
+    if (!rc) {
+        announce(r);
+        rc = run_epochs(r);
+    }
+    teardown(r);
+    free(r);
+    return rc;
+}
