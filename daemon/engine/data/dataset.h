@@ -33,4 +33,21 @@ void dataset_free(brn_dataset *d);
  * names into out (static strings), returns the count. */
 int dataset_list_available(const char *data_dir, const char **out, int max);
 
+/* The loaders behind dataset_load, one per format. dir is the dataset's own directory
+ * (<data_dir>/<name>). On failure both splits are left empty (safe to dataset_free). */
+int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
+                         char *err, size_t errlen);
+int dataset_load_cifar100(const char *dir, brn_dataset *train, brn_dataset *test,
+                          char *err, size_t errlen);
+/* MNIST-style IDX files, each plain or .gz; every label must be below classes. */
+int dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_dataset *test,
+                     char *err, size_t errlen);
+/* The built-in generator: the same bytes on every machine, independent of any job seed. */
+int dataset_load_synthetic(brn_dataset *train, brn_dataset *test, char *err, size_t errlen);
+
+/* Shared by the loaders: reads a whole file, plain or gzip (told apart by content), into
+ * a malloc'd buffer (*buf, *len; free it). Errors name the path: cannot open, corrupt or
+ * truncated gzip stream (BRN_EDATA), out of memory (BRN_ENOMEM). */
+int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen);
+
 #endif
