@@ -8,10 +8,17 @@ const char *pb_enum_short_name(const ProtobufCEnumDescriptor *d, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
     if (!v) return "UNKNOWN";
-    /* c_name is BRN__V1__JOB_STATE__SUCCEEDED: the value's own name follows the last "__" */
-    const char *s = v->c_name, *p;
-    while ((p = strstr(s, "__")) != NULL) s = p + 2;
-    return s;
+    /* proto style prefixes values with the enum's name: JobState -> JOB_STATE_SUCCEEDED */
+    char prefix[128];
+    size_t o = 0;
+    for (const char *p = d->short_name; *p && o + 3 < sizeof prefix; p++) {
+        if (p != d->short_name && *p >= 'A' && *p <= 'Z') prefix[o++] = '_';
+        prefix[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    }
+    prefix[o++] = '_';
+    prefix[o] = 0;
+    if (strncmp(v->name, prefix, o) == 0 && v->name[o]) return v->name + o;
+    return v->name;
 }
 
 static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)

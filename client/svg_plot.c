@@ -175,8 +175,12 @@ int svg_plot_write(FILE *out, const char *title, const plot_series *s, int n)
     int cnt = range_of(s, n, 0, 1, &llo, &lhi, &xlo, &xhi);
     cnt += range_of(s, n, 2, 3, &alo, &ahi, &xlo, &xhi);
     if (cnt == 0) return -1;
-    panel loss = {MARGIN_L, TITLE_H, PANEL_W, PANEL_H, {0}, {0}};
-    panel acc = {MARGIN_L + PANEL_W + PANEL_GAP, TITLE_H, PANEL_W, PANEL_H, {0}, {0}};
+    /* A little air so points do not sit on the frame. */
+    double lp = (lhi - llo) * 0.03, ap = (ahi - alo) * 0.03;
+    if (lhi >= llo) llo -= lp, lhi += lp;
+    if (ahi >= alo) alo -= ap, ahi += ap;
+    panel loss = {.x0 = MARGIN_L, .y0 = TITLE_H, .w = PANEL_W, .h = PANEL_H};
+    panel acc = {.x0 = MARGIN_L + PANEL_W + PANEL_GAP, .y0 = TITLE_H, .w = PANEL_W, .h = PANEL_H};
     /* Epochs are whole numbers: integer ticks, and one epoch still gets a visible span. */
     if (xhi - xlo < 1) xlo -= 1, xhi += 1;
     plot_nice_axis(xlo, xhi, MAX_TICKS + 3, 1, &loss.ax);
