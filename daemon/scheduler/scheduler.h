@@ -1,0 +1,67 @@
+/* The job scheduler: one worker thread per device runs brn_train; the loop thread picks
+ * jobs (priority, then submission order), writes every state change and metric to the
+ * store, and tells the service (watchers) through a listener.
+ *
+ * Threads: every function here runs on the loop thread. Workers only run the engine and
+ * post events (uv_async + a locked queue); a worker's should_stop reads an atomic flag. */
+#ifndef BRN_SCHEDULER_H
+#define BRN_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "engine.h"
+#include "store/store.h"
+
+typedef struct brn_scheduler brn_scheduler;
+
+/* What the service hears about, on the loop thread, after the store was written. */
+typedef struct brn_sched_listener {
+    void *user;
+    void (*on_job_changed)(void *user, int64_t job_id);     /* state, device, total_steps */
+    void (*on_progress)(void *user, int64_t job_id, const brn_step_info *s);
+    void (*on_epoch)(void *user, int64_t job_id, const brn_epoch_metrics *m);
+} brn_sched_listener;
+
+typedef struct brn_device_info {
+    char name[128];     /* "cpu (2 cores)" */
+    char kind[16];      /* cpu | cuda */
+    int64_t memory_bytes;
+    int64_t running_job; /* 0 when idle */
+} brn_device_info;
+
+typedef struct brn_sched_config {
+    const char *state_dir;  /* jobs' checkpoints go to <state_dir>/jobs/<id> */
+    const char *data_dir;   /* "" = the engine's default search */
+} brn_sched_config;
+
+int scheduler_create(uv_loop_t *loop, brn_store *store, const brn_sched_config *cfg,
+                     const brn_sched_listener *listener, brn_scheduler **out, char *err, size_t errlen);
+
+/* Start-up recovery: jobs left RUNNING are re-queued to run first (resuming from their
+ * checkpoint); those whose cancel was requested become CANCELLED. */
+int scheduler_recover(brn_scheduler *s, char *err, size_t errlen);
+
+/* Start queued jobs on idle workers (after a submit, a finish, recovery). */
+void scheduler_kick(brn_scheduler *s);
+
+/* Ask the worker running job_id to stop at the next batch boundary; the job then becomes
+ * CANCELLED. Returns 1 if the job was running here, 0 otherwise. */
+int scheduler_cancel(brn_scheduler *s, int64_t job_id);
+
+/* 1 when some device can run a job asking for this device ("cpu", "cuda", "auto"). */
+int scheduler_device_available(const brn_scheduler *s, const char *device);
+
+int scheduler_devices(const brn_scheduler *s, brn_device_info *out, int max);
+
+/* Shutdown, step 1: start nothing new, ask running jobs to stop (they checkpoint and stay
+ * RUNNING for the next start to resume); done(user) runs once every worker is idle. */
+void scheduler_stop(brn_scheduler *s, void (*done)(void *user), void *user);
+
+/* Shutdown, step 2: join the threads and close the async handle; the memory is released
+ * from the handle's close callback, so keep running the loop until it has no handles. */
+void scheduler_free(brn_scheduler *s);
+
+#endif

@@ -1,0 +1,140 @@
+/* GetMetrics (curves), GetServerInfo, grpc.health.v1.Health/Check. */
+#include "svc_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+#include "engine.h"
+#include "spec_proto.h"
+
+static Brn__V1__JobCurve *curve_new(brn_service *svc, int64_t id, int *rc, char *err, size_t errlen)
+{
+    brn_job_row row;
+    if ((*rc = store_job_get(svc->store, id, &row, err, errlen))) return NULL;
+    Brn__V1__JobCurve *c = malloc(sizeof *c);
+    brn_epoch_metrics *eps = NULL;
+    int n = 0;
+    if (!c) goto oom;
+    brn__v1__job_curve__init(c);
+    c->job_id = id;
+    c->state = convert_job_state(row.state);
+    if (row.name && row.name[0] && !(c->name = strdup(row.name))) {
+        c->name = (char *)protobuf_c_empty_string;
+        goto oom_curve;
+    }
+    brn_job_spec spec;
+    if (convert_spec_json(row.spec_json, &spec, err, errlen) == 0) c->spec = spec_to_proto(&spec, err, errlen);
+    if ((*rc = store_epochs_get(svc->store, id, 0, 1, &eps, &n, err, errlen))) goto fail_curve;
+    if (n > 0 && !(c->epochs = calloc((size_t)n, sizeof *c->epochs))) goto oom_curve;
+    for (int i = 0; i < n; i++) {
+        if (!(c->epochs[i] = convert_epoch(&eps[i]))) goto oom_curve;
+        c->n_epochs++;
+    }
+    store_epochs_free(eps, n);
+    brn_job_row_free(&row);
+    return c;
+oom_curve:
+    *rc = BRN_ENOMEM;
+    snprintf(err, errlen, "out of memory");
+fail_curve:
+    store_epochs_free(eps, n);
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+    brn_job_row_free(&row);
+    return NULL;
+oom:
+    *rc = BRN_ENOMEM;
+    snprintf(err, errlen, "out of memory");
+    brn_job_row_free(&row);
+    return NULL;
+}
+
+void svc_get_metrics(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Brn__V1__GetMetricsRequest *req = (const Brn__V1__GetMetricsRequest *)msg;
+    char err[512];
+    if (validate_metrics(req, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    Brn__V1__GetMetricsResponse *resp = malloc(sizeof *resp);
+    if (resp) {
+        brn__v1__get_metrics_response__init(resp);
+        resp->curves = calloc(req->n_job_ids, sizeof *resp->curves);
+    }
+    if (!resp || !resp->curves) {
+        free(resp);
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < req->n_job_ids; i++) {
+        int rc = 0;
+        Brn__V1__JobCurve *c = curve_new(svc, req->job_ids[i], &rc, err, sizeof err);
+        if (!c) {
+            protobuf_c_message_free_unpacked(&resp->base, NULL);
+            if (rc == STORE_NOT_FOUND) rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "job_ids: job %lld not found",
+                                                     (long long)req->job_ids[i]);
+            else svc_fail_store(call, rc, err);
+            return;
+        }
+        resp->curves[resp->n_curves++] = c;
+    }
+    rpc_call_reply(call, &resp->base);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    Brn__V1__GetServerInfoResponse resp;
+    brn__v1__get_server_info_response__init(&resp);
+    resp.version = (char *)BRN_VERSION;
+
+    brn_device_info dev[8];
+    Brn__V1__Device dmsg[8], *dptr[8];
+    int nd = scheduler_devices(svc->sched, dev, 8);
+    for (int i = 0; i < nd; i++) {
+        brn__v1__device__init(&dmsg[i]);
+        dmsg[i].name = dev[i].name;
+        dmsg[i].kind = dev[i].kind;
+        dmsg[i].memory_bytes = dev[i].memory_bytes;
+        dptr[i] = &dmsg[i];
+    }
+    resp.devices = dptr;
+    resp.n_devices = (size_t)nd;
+
+    const char *names[16];
+    int nn = dataset_list_available(svc->data_dir, names, 16);
+    resp.datasets = (char **)names;
+    resp.n_datasets = (size_t)(nn > 0 ? nn : 0);
+
+    long queued = 0, running = 0;
+    char err[256];
+    if (store_job_count(svc->store, BRN_JOB_STATE_BIT(BRN_JOB_QUEUED), &queued, err, sizeof err) ||
+        store_job_count(svc->store, BRN_JOB_STATE_BIT(BRN_JOB_RUNNING), &running, err, sizeof err)) {
+        svc_fail_store(call, BRN_EIO, err);
+        return;
+    }
+    resp.queued = (int32_t)queued;
+    resp.running = (int32_t)running;
+    /* everything here is on the stack or static: pack only, never free_unpacked */
+    rpc_call_reply(call, &resp.base);
+}
+
+void svc_health_check(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Grpc__Health__V1__HealthCheckRequest *req = (const Grpc__Health__V1__HealthCheckRequest *)msg;
+    const char *name = req->service ? req->service : "";
+    if (name[0] && strcmp(name, "brn.v1.Trainer") != 0 && strcmp(name, "grpc.health.v1.Health") != 0) {
+        rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "service: '%s' is not served here", name);
+        return;
+    }
+    Grpc__Health__V1__HealthCheckResponse resp;
+    grpc__health__v1__health_check_response__init(&resp);
+    resp.status = svc->shutting_down ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                                     : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    rpc_call_reply(call, &resp.base);
+}

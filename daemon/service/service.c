@@ -1,0 +1,251 @@
+/* The service object, its method table, and the job handlers: Submit, Get, List, Cancel. */
+#include "svc_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+#include "rpc/rpc_log.h"
+#include "spec_proto.h"
+
+int service_create(brn_store *store, const char *data_dir, brn_service **out, char *err, size_t errlen)
+{
+    brn_service *svc = calloc(1, sizeof *svc);
+    if (!svc || !(svc->data_dir = strdup(data_dir ? data_dir : ""))) {
+        free(svc);
+        snprintf(err, errlen, "out of memory");
+        return BRN_ENOMEM;
+    }
+    svc->store = store;
+    svc->watchers.next = svc->watchers.prev = &svc->watchers;
+    const rpc_method m[SVC_N_METHODS] = {
+        {"/brn.v1.Trainer/SubmitJob", RPC_UNARY, &brn__v1__submit_job_request__descriptor, svc_submit_job, svc},
+        {"/brn.v1.Trainer/GetJob", RPC_UNARY, &brn__v1__get_job_request__descriptor, svc_get_job, svc},
+        {"/brn.v1.Trainer/ListJobs", RPC_UNARY, &brn__v1__list_jobs_request__descriptor, svc_list_jobs, svc},
+        {"/brn.v1.Trainer/CancelJob", RPC_UNARY, &brn__v1__cancel_job_request__descriptor, svc_cancel_job, svc},
+        {"/brn.v1.Trainer/WatchJob", RPC_SERVER_STREAM, &brn__v1__watch_job_request__descriptor, svc_watch_job, svc},
+        {"/brn.v1.Trainer/GetMetrics", RPC_UNARY, &brn__v1__get_metrics_request__descriptor, svc_get_metrics, svc},
+        {"/brn.v1.Trainer/GetServerInfo", RPC_UNARY, &brn__v1__get_server_info_request__descriptor,
+         svc_get_server_info, svc},
+        {"/grpc.health.v1.Health/Check", RPC_UNARY, &grpc__health__v1__health_check_request__descriptor,
+         svc_health_check, svc},
+    };
+    memcpy(svc->methods, m, sizeof m);
+    *out = svc;
+    return 0;
+}
+
+brn_sched_listener service_listener(brn_service *svc)
+{
+    brn_sched_listener l = {svc, svc_publish_job, svc_publish_progress, svc_publish_epoch};
+    return l;
+}
+
+void service_set_scheduler(brn_service *svc, brn_scheduler *sched) { svc->sched = sched; }
+
+const rpc_method *service_methods(brn_service *svc, int *n)
+{
+    *n = SVC_N_METHODS;
+    return svc->methods;
+}
+
+void service_set_shutting_down(brn_service *svc) { svc->shutting_down = 1; }
+
+int service_watcher_count(const brn_service *svc) { return svc->n_watchers; }
+
+void service_free(brn_service *svc)
+{
+    if (!svc) return;
+    svc_watchers_free(svc);
+    free(svc->data_dir);
+    free(svc);
+}
+
+void svc_fail_store(brn_rpc_call *call, int rc, const char *err)
+{
+    if (rc == STORE_NOT_FOUND) rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "%s", err);
+    else if (rc == STORE_CONFLICT) rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION, "%s", err);
+    else {
+        LOG_ERROR("%s: store: %s", rpc_call_method(call), err);
+        rpc_call_fail(call, GRPC_STATUS_INTERNAL, "store: %s", err);
+    }
+}
+
+/* Reply with the job as stored now. */
+static void reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
+{
+    char err[512];
+    brn_job_row row;
+    int rc = store_job_get(svc->store, id, &row, err, sizeof err);
+    if (rc) {
+        svc_fail_store(call, rc, err);
+        return;
+    }
+    Brn__V1__Job *job = convert_job(&row);
+    brn_job_row_free(&row);
+    if (!job) {
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    rpc_call_reply(call, &job->base);
+    protobuf_c_message_free_unpacked(&job->base, NULL);
+}
+
+/* A dataset must be present on this server (synthetic always is). */
+static int dataset_ok(brn_service *svc, const char *name, char *err, size_t errlen)
+{
+    const char *names[16];
+    int n = dataset_list_available(svc->data_dir, names, 16);
+    if (strcmp(name, "synthetic") == 0) return 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return 0;
+    size_t o = (size_t)snprintf(err, errlen, "dataset: '%s' is not available on this server (available:", name);
+    for (int i = 0; i < n && o < errlen; i++) o += (size_t)snprintf(err + o, errlen - o, " %s", names[i]);
+    if (o < errlen) snprintf(err + o, errlen - o, "%s)", n ? "" : " synthetic");
+    return -1;
+}
+
+void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Brn__V1__SubmitJobRequest *req = (const Brn__V1__SubmitJobRequest *)msg;
+    brn_job_spec spec;
+    char err[1024];
+    if (validate_submit(req, &spec, err, sizeof err) || dataset_ok(svc, spec.dataset, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    if (!scheduler_device_available(svc->sched, spec.device)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "device: %s is not available on this server", spec.device);
+        return;
+    }
+    /* sorted keys: the same spec always gives the same text (idempotency compares it) */
+    json_t *j = spec_to_json(&spec);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!text) {
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    int64_t id = 0;
+    int existed = 0;
+    int rc = store_job_insert(svc->store, req->name ? req->name : "", req->priority, req->idempotency_key, text, &id,
+                              &existed, err, sizeof err);
+    free(text);
+    if (rc == STORE_CONFLICT) {
+        rpc_call_fail(call, GRPC_STATUS_ALREADY_EXISTS,
+                      "idempotency_key: already used by job %lld with a different spec", (long long)id);
+        return;
+    }
+    if (rc) {
+        svc_fail_store(call, rc, err);
+        return;
+    }
+    if (!existed) {
+        LOG_INFO("job %lld: submitted (%s, %s, depth %d, width %d)", (long long)id, spec.dataset,
+                 norm_kind_name(spec.norm), spec.depth, spec.width);
+        scheduler_kick(svc->sched);
+    }
+    reply_job(call, svc, id);
+}
+
+void svc_get_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    const Brn__V1__GetJobRequest *req = (const Brn__V1__GetJobRequest *)msg;
+    char err[256];
+    if (validate_job_id("id", req->id, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    reply_job(call, user, req->id);
+}
+
+void svc_list_jobs(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Brn__V1__ListJobsRequest *req = (const Brn__V1__ListJobsRequest *)msg;
+    brn_job_filter f;
+    char err[512];
+    if (validate_list(req, &f, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    brn_job_row *rows = NULL;
+    int n = 0;
+    int64_t next = 0;
+    int rc = store_job_list(svc->store, &f, &rows, &n, &next, err, sizeof err);
+    if (rc) {
+        svc_fail_store(call, rc, err);
+        return;
+    }
+    Brn__V1__ListJobsResponse *resp = malloc(sizeof *resp);
+    char token[32];
+    if (!resp) goto oom;
+    brn__v1__list_jobs_response__init(resp);
+    validate_page_token(next, token, sizeof token);
+    if (token[0] && !(resp->next_page_token = strdup(token))) {
+        resp->next_page_token = (char *)protobuf_c_empty_string;
+        goto oom_resp;
+    }
+    if (n > 0 && !(resp->jobs = calloc((size_t)n, sizeof *resp->jobs))) goto oom_resp;
+    for (int i = 0; i < n; i++) {
+        if (!(resp->jobs[i] = convert_job(&rows[i]))) goto oom_resp;
+        resp->n_jobs++;
+    }
+    brn_job_rows_free(rows, n);
+    rpc_call_reply(call, &resp->base);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return;
+oom_resp:
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+oom:
+    brn_job_rows_free(rows, n);
+    rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Brn__V1__CancelJobRequest *req = (const Brn__V1__CancelJobRequest *)msg;
+    char err[512];
+    brn_job_row row;
+    if (validate_job_id("id", req->id, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    int rc = store_job_get(svc->store, req->id, &row, err, sizeof err);
+    if (rc) {
+        svc_fail_store(call, rc, err);
+        return;
+    }
+    brn_job_state st = row.state;
+    brn_job_row_free(&row);
+    if (store_job_state_is_final(st)) {
+        rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION, "job %lld is already %s", (long long)req->id,
+                      store_job_state_name(st));
+        return;
+    }
+    if (st == BRN_JOB_QUEUED) {
+        rc = store_job_set_state(svc->store, req->id, BRN_JOB_CANCELLED, "cancelled by request", NULL, NULL, err,
+                                 sizeof err);
+        if (rc) {
+            svc_fail_store(call, rc, err);
+            return;
+        }
+        LOG_INFO("job %lld: cancelled while queued", (long long)req->id);
+        svc_publish_job(svc, req->id);
+    } else {
+        /* RUNNING: the worker stops at the next batch boundary; the job turns CANCELLED then */
+        rc = store_job_request_cancel(svc->store, req->id, err, sizeof err);
+        if (rc) {
+            svc_fail_store(call, rc, err);
+            return;
+        }
+        if (!scheduler_cancel(svc->sched, req->id))
+            LOG_WARN("job %lld: RUNNING in the store but on no worker", (long long)req->id);
+        LOG_INFO("job %lld: cancel requested", (long long)req->id);
+    }
+    reply_job(call, svc, req->id);
+}

@@ -1,0 +1,85 @@
+/* Request validation: every field is checked with a message naming it and the rule. */
+#include "validate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "spec_proto.h"
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/* Printable UTF-8 text: no control characters (names end up in tables and logs). */
+static int text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return 0;
+    return 1;
+}
+
+int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, char *err, size_t errlen)
+{
+    spec_defaults(spec);
+    if (spec_from_proto(spec, req->spec, err, errlen)) return -1;
+    if (spec_validate(spec, err, errlen)) {
+        spec_message_to_field_names(err);
+        return -1;
+    }
+    const char *name = req->name ? req->name : "";
+    if (strlen(name) > SVC_NAME_MAX) FAIL("name: longer than %d characters", SVC_NAME_MAX);
+    if (!text_ok(name)) FAIL("name: contains control characters");
+    if (req->priority < SVC_PRIORITY_MIN || req->priority > SVC_PRIORITY_MAX)
+        FAIL("priority: %d is not in %d..%d", req->priority, SVC_PRIORITY_MIN, SVC_PRIORITY_MAX);
+    const char *key = req->idempotency_key ? req->idempotency_key : "";
+    if (strlen(key) > SVC_KEY_MAX) FAIL("idempotency_key: longer than %d characters", SVC_KEY_MAX);
+    if (!text_ok(key)) FAIL("idempotency_key: contains control characters");
+    return 0;
+}
+
+void validate_page_token(int64_t cursor, char *buf, size_t n)
+{
+    if (cursor <= 0) buf[0] = 0;
+    else snprintf(buf, n, "%" PRId64, cursor);
+}
+
+int validate_list(const Brn__V1__ListJobsRequest *req, brn_job_filter *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->newest_first = 1;
+    for (size_t i = 0; i < req->n_states; i++) {
+        int st = convert_job_state_from_proto((int)req->states[i]);
+        if (st < 0) FAIL("states: %d is not a job state (QUEUED..CANCELLED)", (int)req->states[i]);
+        f->state_mask |= BRN_JOB_STATE_BIT(st);
+    }
+    if (req->page_size < 0 || req->page_size > STORE_LIST_MAX_LIMIT)
+        FAIL("page_size: %d is not in 0..%d", req->page_size, STORE_LIST_MAX_LIMIT);
+    f->limit = req->page_size;
+    const char *tok = req->page_token ? req->page_token : "";
+    if (tok[0]) {
+        char *end;
+        errno = 0;
+        long long c = strtoll(tok, &end, 10);
+        if (errno || *end || c <= 0 || tok[0] == '+' || tok[0] == ' ')
+            FAIL("page_token: not a token from a previous ListJobs response");
+        f->cursor = c;
+    }
+    return 0;
+}
+
+int validate_job_id(const char *field, int64_t id, char *err, size_t errlen)
+{
+    if (id <= 0) FAIL("%s: %" PRId64 " is not a job id (ids are positive)", field, id);
+    return 0;
+}
+
+int validate_metrics(const Brn__V1__GetMetricsRequest *req, char *err, size_t errlen)
+{
+    if (req->n_job_ids == 0) FAIL("job_ids: at least one job id is needed");
+    if (req->n_job_ids > SVC_METRICS_MAX_JOBS) FAIL("job_ids: at most %d jobs per request", SVC_METRICS_MAX_JOBS);
+    for (size_t i = 0; i < req->n_job_ids; i++)
+        if (validate_job_id("job_ids", req->job_ids[i], err, errlen)) return -1;
+    return 0;
+}

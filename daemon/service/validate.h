@@ -1,0 +1,31 @@
+/* Request validation: pure functions (no store, no loop) so tests can call them.
+ * Each returns 0, or -1 with "field: rule" in err (field names as in the proto). */
+#ifndef BRN_SVC_VALIDATE_H
+#define BRN_SVC_VALIDATE_H
+
+#include <stddef.h>
+
+#include "brn/v1/brn.pb-c.h"
+#include "spec.h"
+#include "store/store.h"
+
+#define SVC_NAME_MAX 64
+#define SVC_KEY_MAX 128
+#define SVC_PRIORITY_MIN (-1000)
+#define SVC_PRIORITY_MAX 1000
+#define SVC_METRICS_MAX_JOBS 100
+
+/* Defaults, then the request's spec fields, then spec_validate; name, priority, key. */
+int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, char *err, size_t errlen);
+
+/* states, page_size, page_token -> a store filter (newest first). */
+int validate_list(const Brn__V1__ListJobsRequest *req, brn_job_filter *f, char *err, size_t errlen);
+
+int validate_job_id(const char *field, int64_t id, char *err, size_t errlen);
+
+int validate_metrics(const Brn__V1__GetMetricsRequest *req, char *err, size_t errlen);
+
+/* The page token for a store cursor ("" for none) and back. */
+void validate_page_token(int64_t cursor, char *buf, size_t n);
+
+#endif
