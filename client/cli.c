@@ -18,7 +18,7 @@ void cli_init(cli *c, const char *prog)
 
 void cli_free(cli *c)
 {
-    if (c->connected) rpc_close(&c->conn);
+    if (c->connected) ctl_close(&c->conn);
     c->connected = 0;
 }
 
@@ -107,7 +107,7 @@ int cli_connect(cli *c)
         return EX_USAGE;
     }
     if ((rc = load_token(c, &token))) return rc;
-    if (rpc_open(&c->conn, target, token, c->timeout_s)) {
+    if (ctl_open(&c->conn, target, token, c->timeout_s)) {
         fprintf(stderr, "%s: cannot create a channel to %s\n", c->prog, target);
         return EX_UNAVAILABLE;
     }
@@ -136,9 +136,9 @@ int cli_exit_code(grpc_status_code code)
     }
 }
 
-int cli_fail(cli *c, const rpc_status *st, const char *what)
+int cli_fail(cli *c, const ctl_status *st, const char *what)
 {
-    fprintf(stderr, "%s: %s: %s: %s\n", c->prog, what, rpc_code_name(st->code), st->message);
+    fprintf(stderr, "%s: %s: %s: %s\n", c->prog, what, ctl_code_name(st->code), st->message);
     if (st->code == GRPC_STATUS_UNAVAILABLE)
         fprintf(stderr, "%s: cannot reach brnd at %s (is it running? set --addr or BRN_ADDR)\n", c->prog,
                 c->conn.target);

@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "rpc.h"
+#include "ctl_rpc.h"
 
 /* The service's method paths (package brn.v1, service Trainer). */
 #define M_SUBMIT "/brn.v1.Trainer/SubmitJob"
@@ -37,7 +37,7 @@ typedef struct cli {
     char token_buf[512];
     int json;                  /* --json */
     double timeout_s;          /* --timeout */
-    rpc_conn conn;
+    ctl_conn conn;
     int connected;
 } cli;
 
@@ -52,7 +52,7 @@ int cli_global_opt(cli *c, int argc, char **argv, int *i, int *rc);
 int cli_connect(cli *c);
 
 /* Prints "prog: CODE: message" (with a hint when unreachable) and returns the exit status. */
-int cli_fail(cli *c, const rpc_status *st, const char *what);
+int cli_fail(cli *c, const ctl_status *st, const char *what);
 
 /* sysexits status for a gRPC code. */
 int cli_exit_code(grpc_status_code code);

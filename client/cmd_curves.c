@@ -67,8 +67,8 @@ static int fetch(cli *c, const curves_opts *o, Brn__V1__GetMetricsResponse **out
     req.n_job_ids = (size_t)o->n_ids;
     req.job_ids = (int64_t *)o->ids;
     ProtobufCMessage *resp;
-    rpc_status st;
-    if (rpc_unary(&c->conn, M_METRICS, &req.base, &brn__v1__get_metrics_response__descriptor, &resp, &st))
+    ctl_status st;
+    if (ctl_unary(&c->conn, M_METRICS, &req.base, &brn__v1__get_metrics_response__descriptor, &resp, &st))
         return cli_fail(c, &st, "curves");
     *out = (Brn__V1__GetMetricsResponse *)resp;
     return 0;

@@ -43,8 +43,8 @@ int cmd_status(cli *c, int argc, char **argv)
         Brn__V1__GetJobRequest req = BRN__V1__GET_JOB_REQUEST__INIT;
         req.id = ids[k];
         ProtobufCMessage *resp;
-        rpc_status st;
-        if (rpc_unary(&c->conn, M_GET, &req.base, &brn__v1__job__descriptor, &resp, &st)) {
+        ctl_status st;
+        if (ctl_unary(&c->conn, M_GET, &req.base, &brn__v1__job__descriptor, &resp, &st)) {
             json_decref(arr);
             return cli_fail(c, &st, "status");
         }
@@ -52,7 +52,7 @@ int cmd_status(cli *c, int argc, char **argv)
         else if (c->json) cli_print_json(pb_to_json(resp));
         else {
             if (k) printf("\n");
-            job_print_detail(stdout, (Brn__V1__Job *)resp, cli_now_ms());
+            jobfmt_print_detail(stdout, (Brn__V1__Job *)resp, cli_now_ms());
         }
         protobuf_c_message_free_unpacked(resp, NULL);
     }
@@ -71,14 +71,14 @@ int cmd_cancel(cli *c, int argc, char **argv)
         Brn__V1__CancelJobRequest req = BRN__V1__CANCEL_JOB_REQUEST__INIT;
         req.id = ids[k];
         ProtobufCMessage *resp;
-        rpc_status st;
-        if (rpc_unary(&c->conn, M_CANCEL, &req.base, &brn__v1__job__descriptor, &resp, &st))
+        ctl_status st;
+        if (ctl_unary(&c->conn, M_CANCEL, &req.base, &brn__v1__job__descriptor, &resp, &st))
             return cli_fail(c, &st, "cancel");
         const Brn__V1__Job *j = (const Brn__V1__Job *)resp;
         if (c->json) cli_print_json(pb_to_json(resp));
         else if (j->state == BRN__V1__JOB_STATE__JOB_STATE_CANCELLED) printf("job %lld: CANCELLED\n", (long long)j->id);
         else printf("job %lld: cancel requested (%s; it stops at the next batch)\n", (long long)j->id,
-                    job_state_name(j->state));
+                    jobfmt_state_name(j->state));
         protobuf_c_message_free_unpacked(resp, NULL);
     }
     return 0;
@@ -90,7 +90,7 @@ static int add_states(cli *c, const char *v, int *states, size_t *n, size_t max)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int s = job_state_parse(t);
+        int s = jobfmt_state_parse(t);
         if (s < 0) return cli_usage(c, "list", "--state: '%s' is not one of queued, running, succeeded, failed, cancelled", t);
         if (*n < max) states[(*n)++] = s;
     }
@@ -137,8 +137,8 @@ int cmd_list(cli *c, int argc, char **argv)
         req.page_size = (int32_t)(want > 1000 ? 1000 : want);
         req.page_token = token ? token : "";
         ProtobufCMessage *resp;
-        rpc_status st;
-        if (rpc_unary(&c->conn, M_LIST, &req.base, &brn__v1__list_jobs_response__descriptor, &resp, &st)) {
+        ctl_status st;
+        if (ctl_unary(&c->conn, M_LIST, &req.base, &brn__v1__list_jobs_response__descriptor, &resp, &st)) {
             rc = cli_fail(c, &st, "list");
             break;
         }
@@ -167,7 +167,7 @@ int cmd_list(cli *c, int argc, char **argv)
             for (size_t k = 0; k < n_jobs; k++) json_array_append_new(arr, pb_to_json(&jobs[k]->base));
             cli_print_json(arr);
         } else {
-            job_print_table(stdout, jobs, n_jobs, cli_now_ms());
+            jobfmt_print_table(stdout, jobs, n_jobs, cli_now_ms());
         }
     }
     for (size_t k = 0; k < n_pages; k++) protobuf_c_message_free_unpacked(pages[k], NULL);
@@ -194,8 +194,8 @@ int cmd_info(cli *c, int argc, char **argv)
     if ((rc = cli_connect(c))) return rc;
     Brn__V1__GetServerInfoRequest req = BRN__V1__GET_SERVER_INFO_REQUEST__INIT;
     ProtobufCMessage *resp;
-    rpc_status st;
-    if (rpc_unary(&c->conn, M_INFO, &req.base, &brn__v1__get_server_info_response__descriptor, &resp, &st))
+    ctl_status st;
+    if (ctl_unary(&c->conn, M_INFO, &req.base, &brn__v1__get_server_info_response__descriptor, &resp, &st))
         return cli_fail(c, &st, "info");
     const Brn__V1__GetServerInfoResponse *r = (const Brn__V1__GetServerInfoResponse *)resp;
     if (c->json) {
@@ -238,8 +238,8 @@ int cmd_health(cli *c, int argc, char **argv)
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
     ProtobufCMessage *resp;
-    rpc_status st;
-    if (rpc_unary(&c->conn, M_HEALTH, &req.base, &grpc__health__v1__health_check_response__descriptor, &resp, &st))
+    ctl_status st;
+    if (ctl_unary(&c->conn, M_HEALTH, &req.base, &grpc__health__v1__health_check_response__descriptor, &resp, &st))
         return cli_fail(c, &st, "health");
     const Grpc__Health__V1__HealthCheckResponse *r = (const Grpc__Health__V1__HealthCheckResponse *)resp;
     const char *name = pb_enum_short_name(&grpc__health__v1__health_check_response__serving_status__descriptor, r->status);

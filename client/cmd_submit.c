@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "pb_json.h"
-#include "spec_proto.h"
+#include "ctl_spec.h"
 
 static void submit_help(cli *c)
 {
@@ -35,7 +35,7 @@ static const char *own_value(int argc, char **argv, int *i, const char *opt)
 int cmd_submit(cli *c, int argc, char **argv)
 {
     brn_job_spec spec;
-    spec_given given;
+    ctl_spec_given given;
     char err[512];
     int *rest = calloc((size_t)argc + 1, sizeof *rest), n_rest = 0, rc = 0, wait = 0;
     const char *name = NULL, *key = NULL;
@@ -47,7 +47,7 @@ int cmd_submit(cli *c, int argc, char **argv)
             submit_help(c);
             goto out;
         }
-    if (spec_args_parse(&spec, &given, argc, argv, rest, &n_rest, err, sizeof err)) {
+    if (ctl_spec_args_parse(&spec, &given, argc, argv, rest, &n_rest, err, sizeof err)) {
         rc = cli_usage(c, "submit", "%s", err);
         goto out;
     }
@@ -81,7 +81,7 @@ int cmd_submit(cli *c, int argc, char **argv)
         /* a value taken with its option is also in rest[]: skip it */
         while (k + 1 < n_rest && rest[k + 1] <= i) k++;
     }
-    if (!(pspec = spec_to_proto(&spec, &given, err, sizeof err))) {
+    if (!(pspec = ctl_spec_to_proto(&spec, &given, err, sizeof err))) {
         rc = cli_usage(c, "submit", "%s", err);
         goto out;
     }
@@ -92,8 +92,8 @@ int cmd_submit(cli *c, int argc, char **argv)
     req.priority = (int32_t)priority;
     req.idempotency_key = (char *)(key ? key : "");
     ProtobufCMessage *resp;
-    rpc_status st;
-    if (rpc_unary(&c->conn, M_SUBMIT, &req.base, &brn__v1__job__descriptor, &resp, &st)) {
+    ctl_status st;
+    if (ctl_unary(&c->conn, M_SUBMIT, &req.base, &brn__v1__job__descriptor, &resp, &st)) {
         rc = cli_fail(c, &st, "submit");
         goto out;
     }

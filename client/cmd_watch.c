@@ -42,16 +42,16 @@ static void on_job(watch_state *w, const Brn__V1__Job *j)
     if (j->state == w->last_state) return;
     w->last_state = j->state;
     clear_bar(w);
-    printf("job %lld: %s", (long long)j->id, job_state_name(j->state));
+    printf("job %lld: %s", (long long)j->id, jobfmt_state_name(j->state));
     if (j->state == BRN__V1__JOB_STATE__JOB_STATE_RUNNING && j->device && j->device[0]) printf(" on %s", j->device);
     if (j->reason && j->reason[0]) printf(": %s", j->reason);
-    if (job_state_terminal(j->state) && j->started_ms > 0 && j->finished_ms >= j->started_ms) {
+    if (jobfmt_state_terminal(j->state) && j->started_ms > 0 && j->finished_ms >= j->started_ms) {
         char d[24];
-        fmt_duration(d, sizeof d, j->finished_ms - j->started_ms);
+        jobfmt_duration(d, sizeof d, j->finished_ms - j->started_ms);
         printf(" after %s", d);
     }
     printf("\n");
-    if (job_state_terminal(j->state)) w->terminal = 1;
+    if (jobfmt_state_terminal(j->state)) w->terminal = 1;
 }
 
 static int on_event(const ProtobufCMessage *m, void *user)
@@ -64,7 +64,7 @@ static int on_event(const ProtobufCMessage *m, void *user)
         json_dumpf(j, stdout, JSON_COMPACT);
         json_decref(j);
         fputc('\n', stdout);
-        if (e->event_case == BRN__V1__WATCH_EVENT__EVENT_JOB && job_state_terminal(e->job->state)) {
+        if (e->event_case == BRN__V1__WATCH_EVENT__EVENT_JOB && jobfmt_state_terminal(e->job->state)) {
             w->last_state = e->job->state;
             w->terminal = 1;
         }
@@ -77,12 +77,12 @@ static int on_event(const ProtobufCMessage *m, void *user)
             if (e->epoch->epoch <= w->printed_epoch) break;
             w->printed_epoch = e->epoch->epoch;
             clear_bar(w);
-            epoch_line(line, sizeof line, e->epoch, w->total_epochs);
+            jobfmt_epoch_line(line, sizeof line, e->epoch, w->total_epochs);
             printf("%s\n", line);
             break;
         case BRN__V1__WATCH_EVENT__EVENT_PROGRESS:
             if (!w->tty) break;
-            progress_bar(line, sizeof line, e->progress, w->total_epochs, w->width - 1);
+            jobfmt_progress_bar(line, sizeof line, e->progress, w->total_epochs, w->width - 1);
             printf("\r\033[K%s", line);
             w->bar_shown = 1;
             break;
@@ -119,10 +119,10 @@ int cli_watch_job(cli *c, int64_t id)
     w.last_state = -1;
     Brn__V1__WatchJobRequest req = BRN__V1__WATCH_JOB_REQUEST__INIT;
     req.id = id;
-    rpc_status st;
+    ctl_status st;
     int64_t lost_since = 0;
     for (;;) {
-        rpc_server_stream(&c->conn, M_WATCH, &req.base, &brn__v1__watch_event__descriptor, CLI_WATCH_DEADLINE_S,
+        ctl_stream(&c->conn, M_WATCH, &req.base, &brn__v1__watch_event__descriptor, CLI_WATCH_DEADLINE_S,
                           on_event, &w, &st);
         clear_bar(&w);
         if (w.terminal) break;
@@ -140,7 +140,7 @@ int cli_watch_job(cli *c, int64_t id)
         int64_t now = cli_now_ms();
         if (!lost_since) {
             lost_since = now;
-            if (!w.json) fprintf(stderr, "%s: lost the daemon (%s); reconnecting...\n", c->prog, rpc_code_name(st.code));
+            if (!w.json) fprintf(stderr, "%s: lost the daemon (%s); reconnecting...\n", c->prog, ctl_code_name(st.code));
         }
         if (now - lost_since > (int64_t)(CLI_RECONNECT_S * 1000)) return cli_fail(c, &st, "watch");
         sleep_ms(500);

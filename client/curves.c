@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "pb_json.h"
-#include "spec_proto.h"
+#include "ctl_spec.h"
 
 static int appendf(char *out, size_t n, size_t *o, const char *fmt, double v, const char *key)
 {
@@ -30,7 +30,7 @@ void curve_label(const Brn__V1__JobCurve *c, char *out, size_t n)
         if (r > 0) o += (size_t)r;
     }
     if (o >= n) return;
-    if (!c->spec || spec_from_proto(&s, c->spec, err, sizeof err)) return;
+    if (!c->spec || ctl_spec_from_proto(&s, c->spec, err, sizeof err)) return;
     r = snprintf(out + o, n - o, " %s WRN-%d-%d bs=%d", norm_kind_name(s.norm), s.depth, s.width, s.batch_size);
     if (r > 0) o += (size_t)r;
     if (o >= n) return;
@@ -117,7 +117,7 @@ void curves_print_csv(FILE *out, Brn__V1__JobCurve *const *curves, size_t n)
         const Brn__V1__JobCurve *c = curves[k];
         brn_job_spec s;
         char err[256];
-        const char *norm = c->spec && !spec_from_proto(&s, c->spec, err, sizeof err) ? norm_kind_name(s.norm) : "";
+        const char *norm = c->spec && !ctl_spec_from_proto(&s, c->spec, err, sizeof err) ? norm_kind_name(s.norm) : "";
         for (size_t i = 0; i < c->n_epochs; i++) {
             const Brn__V1__EpochMetrics *e = c->epochs[i];
             fprintf(out, "%lld,", (long long)c->job_id);

@@ -9,29 +9,29 @@
 
 #include "pb_json.h"
 
-const char *job_state_name(int state)
+const char *jobfmt_state_name(int state)
 {
     return pb_enum_short_name(&brn__v1__job_state__descriptor, state);
 }
 
-int job_state_terminal(int state)
+int jobfmt_state_terminal(int state)
 {
     return state == BRN__V1__JOB_STATE__JOB_STATE_SUCCEEDED || state == BRN__V1__JOB_STATE__JOB_STATE_FAILED ||
            state == BRN__V1__JOB_STATE__JOB_STATE_CANCELLED;
 }
 
-int job_state_parse(const char *s)
+int jobfmt_state_parse(const char *s)
 {
     const ProtobufCEnumDescriptor *d = &brn__v1__job_state__descriptor;
     for (unsigned i = 0; i < d->n_values; i++) {
         int v = d->values[i].value;
         if (v == BRN__V1__JOB_STATE__JOB_STATE_UNSPECIFIED) continue;
-        if (!strcasecmp(s, d->values[i].name) || !strcasecmp(s, job_state_name(v))) return v;
+        if (!strcasecmp(s, d->values[i].name) || !strcasecmp(s, jobfmt_state_name(v))) return v;
     }
     return -1;
 }
 
-void fmt_duration(char *out, size_t n, int64_t ms)
+void jobfmt_duration(char *out, size_t n, int64_t ms)
 {
     if (ms < 0) ms = 0;
     int64_t s = ms / 1000;
@@ -75,7 +75,7 @@ static int total_epochs(const Brn__V1__Job *j)
     return j->spec && j->spec->epochs_opt_case && !(j->spec->steps_opt_case && j->spec->steps > 0) ? j->spec->epochs : 0;
 }
 
-void job_print_table(FILE *out, Brn__V1__Job *const *jobs, size_t n, int64_t now_ms)
+void jobfmt_print_table(FILE *out, Brn__V1__Job *const *jobs, size_t n, int64_t now_ms)
 {
     fprintf(out, "%-6s %-16s %-10s %-30s %-9s %-8s %s\n", "ID", "NAME", "STATE", "SPEC", "EPOCH", "TIME", "CREATED");
     for (size_t i = 0; i < n; i++) {
@@ -86,22 +86,22 @@ void job_print_table(FILE *out, Brn__V1__Job *const *jobs, size_t n, int64_t now
         if (te) snprintf(ep, sizeof ep, "%d/%d", j->epoch, te);
         else snprintf(ep, sizeof ep, "%d", j->epoch);
         int64_t r = run_ms(j, now_ms);
-        if (r >= 0) fmt_duration(dur, sizeof dur, r);
+        if (r >= 0) jobfmt_duration(dur, sizeof dur, r);
         else snprintf(dur, sizeof dur, "-");
         fmt_time(created, sizeof created, j->created_ms);
         fprintf(out, "%-6lld %-16.16s %-10s %-30.30s %-9s %-8s %s\n", (long long)j->id,
-                j->name && j->name[0] ? j->name : "-", job_state_name(j->state), brief, ep, dur, created);
+                j->name && j->name[0] ? j->name : "-", jobfmt_state_name(j->state), brief, ep, dur, created);
     }
 }
 
-void job_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
+void jobfmt_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
 {
     char a[32], b[32], c[32], d[24];
     fmt_time(a, sizeof a, j->created_ms);
     fmt_time(b, sizeof b, j->started_ms);
     fmt_time(c, sizeof c, j->finished_ms);
     fprintf(out, "job %lld%s%s\n", (long long)j->id, j->name && j->name[0] ? "  " : "", j->name ? j->name : "");
-    fprintf(out, "  state      %s", job_state_name(j->state));
+    fprintf(out, "  state      %s", jobfmt_state_name(j->state));
     if (j->reason && j->reason[0]) fprintf(out, " (%s%s%s)", j->error && j->error[0] ? j->error : "",
                                             j->error && j->error[0] ? ": " : "", j->reason);
     fprintf(out, "\n  priority   %d\n  device     %s\n", j->priority, j->device && j->device[0] ? j->device : "-");
@@ -113,7 +113,7 @@ void job_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
     fprintf(out, "\n  created    %s\n  started    %s\n  finished   %s\n", a, b, c);
     int64_t r = run_ms(j, now_ms);
     if (r >= 0) {
-        fmt_duration(d, sizeof d, r);
+        jobfmt_duration(d, sizeof d, r);
         fprintf(out, "  run time   %s\n", d);
     }
     if (!j->spec) return;
@@ -130,7 +130,7 @@ void job_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
     json_decref(js);
 }
 
-void epoch_line(char *out, size_t n, const Brn__V1__EpochMetrics *e, int total_epochs)
+void jobfmt_epoch_line(char *out, size_t n, const Brn__V1__EpochMetrics *e, int total_epochs)
 {
     char ep[32], test[64] = "";
     if (total_epochs > 0) snprintf(ep, sizeof ep, "%d/%d", e->epoch, total_epochs);
@@ -140,7 +140,7 @@ void epoch_line(char *out, size_t n, const Brn__V1__EpochMetrics *e, int total_e
              e->train_acc * 100, test, e->lr, e->seconds, e->images_per_sec);
 }
 
-void progress_bar(char *out, size_t n, const Brn__V1__Progress *p, int total_epochs, int width)
+void jobfmt_progress_bar(char *out, size_t n, const Brn__V1__Progress *p, int total_epochs, int width)
 {
     char info[160], ep[32];
     if (total_epochs > 0) snprintf(ep, sizeof ep, "%d/%d", p->epoch, total_epochs);

@@ -10,7 +10,7 @@
 #include "client/curves.h"
 #include "client/job_format.h"
 #include "client/pb_json.h"
-#include "client/spec_proto.h"
+#include "client/ctl_spec.h"
 
 static char *capture_begin(FILE **f, char **buf, size_t *len)
 {
@@ -44,20 +44,20 @@ static void test_pb_json(void)
 
 static void test_states(void)
 {
-    CHECK(!strcmp(job_state_name(BRN__V1__JOB_STATE__JOB_STATE_RUNNING), "RUNNING"));
-    CHECK_EQ_INT(job_state_parse("running"), BRN__V1__JOB_STATE__JOB_STATE_RUNNING);
-    CHECK_EQ_INT(job_state_parse("JOB_STATE_FAILED"), BRN__V1__JOB_STATE__JOB_STATE_FAILED);
-    CHECK_EQ_INT(job_state_parse("Cancelled"), BRN__V1__JOB_STATE__JOB_STATE_CANCELLED);
-    CHECK_EQ_INT(job_state_parse("unspecified"), -1);
-    CHECK_EQ_INT(job_state_parse("bogus"), -1);
-    CHECK(job_state_terminal(BRN__V1__JOB_STATE__JOB_STATE_SUCCEEDED));
-    CHECK(!job_state_terminal(BRN__V1__JOB_STATE__JOB_STATE_QUEUED));
+    CHECK(!strcmp(jobfmt_state_name(BRN__V1__JOB_STATE__JOB_STATE_RUNNING), "RUNNING"));
+    CHECK_EQ_INT(jobfmt_state_parse("running"), BRN__V1__JOB_STATE__JOB_STATE_RUNNING);
+    CHECK_EQ_INT(jobfmt_state_parse("JOB_STATE_FAILED"), BRN__V1__JOB_STATE__JOB_STATE_FAILED);
+    CHECK_EQ_INT(jobfmt_state_parse("Cancelled"), BRN__V1__JOB_STATE__JOB_STATE_CANCELLED);
+    CHECK_EQ_INT(jobfmt_state_parse("unspecified"), -1);
+    CHECK_EQ_INT(jobfmt_state_parse("bogus"), -1);
+    CHECK(jobfmt_state_terminal(BRN__V1__JOB_STATE__JOB_STATE_SUCCEEDED));
+    CHECK(!jobfmt_state_terminal(BRN__V1__JOB_STATE__JOB_STATE_QUEUED));
     char d[32];
-    fmt_duration(d, sizeof d, 850);
+    jobfmt_duration(d, sizeof d, 850);
     CHECK(!strcmp(d, "850ms"));
-    fmt_duration(d, sizeof d, 123000);
+    jobfmt_duration(d, sizeof d, 123000);
     CHECK(!strcmp(d, "2m03s"));
-    fmt_duration(d, sizeof d, 3720000);
+    jobfmt_duration(d, sizeof d, 3720000);
     CHECK(!strcmp(d, "1h02m"));
 }
 
@@ -71,25 +71,25 @@ static void test_watch_lines(void)
     p.acc = 0.8125;
     p.images_per_sec = 1234;
     char line[256];
-    progress_bar(line, sizeof line, &p, 3, 100);
+    jobfmt_progress_bar(line, sizeof line, &p, 3, 100);
     CHECK_STR_CONTAINS(line, "[");
     CHECK_STR_CONTAINS(line, " 50%");
     CHECK_STR_CONTAINS(line, "epoch 2/3 batch 4/8");
     CHECK_STR_CONTAINS(line, "81.2%");
     CHECK(strlen(line) <= 100);
-    progress_bar(line, sizeof line, &p, 0, 40); /* narrow: no room for a bar, still fits */
+    jobfmt_progress_bar(line, sizeof line, &p, 0, 40); /* narrow: no room for a bar, still fits */
     CHECK(strlen(line) <= 40);
     Brn__V1__EpochMetrics e = BRN__V1__EPOCH_METRICS__INIT;
     e.epoch = 3;
     e.train_loss = 0.25;
     e.train_acc = 0.9;
-    epoch_line(line, sizeof line, &e, 3);
+    jobfmt_epoch_line(line, sizeof line, &e, 3);
     CHECK_STR_CONTAINS(line, "epoch 3/3");
     CHECK_STR_CONTAINS(line, "90.00%");
     CHECK(!strstr(line, "test")); /* not evaluated */
     e.evaluated = 1;
     e.test_acc = 0.875;
-    epoch_line(line, sizeof line, &e, 3);
+    jobfmt_epoch_line(line, sizeof line, &e, 3);
     CHECK_STR_CONTAINS(line, "test loss");
     CHECK_STR_CONTAINS(line, "87.50%");
 }
@@ -110,7 +110,7 @@ static void test_job_table(void)
     char *buf;
     size_t len;
     capture_begin(&f, &buf, &len);
-    job_print_table(f, jobs, 1, 61000);
+    jobfmt_print_table(f, jobs, 1, 61000);
     fclose(f);
     CHECK_STR_CONTAINS(buf, "ID");
     CHECK_STR_CONTAINS(buf, "RUNNING");
@@ -132,7 +132,7 @@ static Brn__V1__JobCurve *make_curve(int64_t id, const char *name, brn_norm_kind
     s.depth = 10;
     s.width = 1;
     s.microbatch = norm == NORM_BRN ? 4 : 0;
-    c->spec = spec_to_proto(&s, NULL, err, sizeof err);
+    c->spec = ctl_spec_to_proto(&s, NULL, err, sizeof err);
     c->n_epochs = (size_t)n;
     c->epochs = calloc((size_t)n, sizeof *c->epochs);
     for (int i = 0; i < n; i++) {

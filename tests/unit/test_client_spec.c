@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "client/pb_field.h"
-#include "client/spec_proto.h"
+#include "client/ctl_spec.h"
 
 
 static void test_only_given_fields(void)
@@ -13,18 +13,18 @@ static void test_only_given_fields(void)
                     "--milestones", "2,4", "--seed", "18446744073709551615", "--renorm-warmup", "-1"};
     int argc = sizeof argv / sizeof argv[0], rest[32], n_rest;
     brn_job_spec s;
-    spec_given g;
+    ctl_spec_given g;
     char err[256] = "";
-    CHECK_EQ_INT(spec_args_parse(&s, &g, argc, argv, rest, &n_rest, err, sizeof err), 0);
+    CHECK_EQ_INT(ctl_spec_args_parse(&s, &g, argc, argv, rest, &n_rest, err, sizeof err), 0);
     CHECK_EQ_INT(n_rest, 3); /* --name x --wait */
     CHECK_EQ_INT(rest[0], 2);
     CHECK_EQ_INT(rest[1], 3);
     CHECK_EQ_INT(rest[2], 6);
     CHECK_EQ_INT(g.n, 7);
-    CHECK(spec_given_has(&g, "augment"));
-    CHECK(spec_given_has(&g, "renorm_warmup"));
-    CHECK(!spec_given_has(&g, "width"));
-    Brn__V1__JobSpec *p = spec_to_proto(&s, &g, err, sizeof err);
+    CHECK(ctl_spec_given_has(&g, "augment"));
+    CHECK(ctl_spec_given_has(&g, "renorm_warmup"));
+    CHECK(!ctl_spec_given_has(&g, "width"));
+    Brn__V1__JobSpec *p = ctl_spec_to_proto(&s, &g, err, sizeof err);
     CHECK(p != NULL);
     if (!p) return;
     CHECK_EQ_INT(p->depth_opt_case, BRN__V1__JOB_SPEC__DEPTH_OPT_DEPTH);
@@ -46,7 +46,7 @@ static void test_only_given_fields(void)
     CHECK(q != NULL);
     if (q) {
         brn_job_spec back;
-        CHECK_EQ_INT(spec_from_proto(&back, q, err, sizeof err), 0);
+        CHECK_EQ_INT(ctl_spec_from_proto(&back, q, err, sizeof err), 0);
         CHECK_EQ_INT(back.depth, 10);
         CHECK_EQ_INT(back.width, s.width);
         CHECK_EQ_INT(back.norm, NORM_BRN);
@@ -66,10 +66,10 @@ static void test_server_paths_refused(void)
         char *argv[] = {(char *)bad[k], "/x"};
         int argc = k == 0 ? 1 : 2, rest[4], n_rest;
         brn_job_spec s;
-        spec_given g;
+        ctl_spec_given g;
         char err[256] = "";
-        CHECK_EQ_INT(spec_args_parse(&s, &g, argc, argv, rest, &n_rest, err, sizeof err), 0);
-        Brn__V1__JobSpec *p = spec_to_proto(&s, &g, err, sizeof err);
+        CHECK_EQ_INT(ctl_spec_args_parse(&s, &g, argc, argv, rest, &n_rest, err, sizeof err), 0);
+        Brn__V1__JobSpec *p = ctl_spec_to_proto(&s, &g, err, sizeof err);
         CHECK(p == NULL);
         CHECK_STR_CONTAINS(err, "not accepted by brnd");
         if (p) brn__v1__job_spec__free_unpacked(p, NULL);
@@ -81,12 +81,12 @@ static void test_bad_values(void)
     char *argv[] = {"--depth", "ten"};
     int rest[4], n_rest;
     brn_job_spec s;
-    spec_given g;
+    ctl_spec_given g;
     char err[256] = "";
-    CHECK_EQ_INT(spec_args_parse(&s, &g, 2, argv, rest, &n_rest, err, sizeof err), -1);
+    CHECK_EQ_INT(ctl_spec_args_parse(&s, &g, 2, argv, rest, &n_rest, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "depth");
     char *argv2[] = {"--norm", "batchy"};
-    CHECK_EQ_INT(spec_args_parse(&s, &g, 2, argv2, rest, &n_rest, err, sizeof err), -1);
+    CHECK_EQ_INT(ctl_spec_args_parse(&s, &g, 2, argv2, rest, &n_rest, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "norm");
 }
 
@@ -98,14 +98,14 @@ static void test_whole_spec(void)
     spec_defaults(&s);
     s.norm = NORM_GN;
     s.gn_groups = 4;
-    Brn__V1__JobSpec *p = spec_to_proto(&s, NULL, err, sizeof err);
+    Brn__V1__JobSpec *p = ctl_spec_to_proto(&s, NULL, err, sizeof err);
     CHECK(p != NULL);
     if (!p) return;
     const ProtobufCMessageDescriptor *d = &brn__v1__job_spec__descriptor;
     int present = 0;
     for (unsigned i = 0; i < d->n_fields; i++) present += pb_field_present(&p->base, &d->fields[i]);
     CHECK_EQ_INT(present, (int)d->n_fields - 1); /* all but the empty milestones list */
-    CHECK_EQ_INT(spec_from_proto(&back, p, err, sizeof err), 0);
+    CHECK_EQ_INT(ctl_spec_from_proto(&back, p, err, sizeof err), 0);
     CHECK_EQ_INT(back.norm, NORM_GN);
     CHECK_EQ_INT(back.gn_groups, 4);
     CHECK_CLOSE(back.lr, s.lr, 0, 0);

@@ -3,8 +3,8 @@
  * submit_args: brnctl submit's argv parsed with the engine's own flag parser
  * (spec_parse_args), remembering which fields the user gave so that only those are sent
  * and the daemon applies its defaults to the rest. */
-#ifndef BRNCTL_SPEC_PROTO_H
-#define BRNCTL_SPEC_PROTO_H
+#ifndef BRNCTL_CTL_SPEC_H
+#define BRNCTL_CTL_SPEC_H
 
 #include <stddef.h>
 
@@ -13,24 +13,24 @@
 
 #define SPEC_PROTO_MAX_FIELDS 64
 
-typedef struct spec_given {
-    char names[SPEC_PROTO_MAX_FIELDS][32]; /* field names with '_', in argv order */
+typedef struct ctl_spec_given {
+    char names[SPEC_PROTO_MAX_FIELDS][64]; /* field names with '_', in argv order */
     int n;
-} spec_given;
+} ctl_spec_given;
 
 /* Parses argv (after "submit") into s (from spec_defaults) and g. Arguments that are not
  * spec flags are left, by index, in rest[] (room for argc). Returns 0, or -1 with err. */
-int spec_args_parse(brn_job_spec *s, spec_given *g, int argc, char **argv, int *rest, int *n_rest,
+int ctl_spec_args_parse(brn_job_spec *s, ctl_spec_given *g, int argc, char **argv, int *rest, int *n_rest,
                     char *err, size_t errlen);
 
-int spec_given_has(const spec_given *g, const char *name);
+int ctl_spec_given_has(const ctl_spec_given *g, const char *name);
 
 /* A heap JobSpec holding the given fields of s (all fields when g is NULL). Fields the
  * proto lacks (the server-side paths) are an error when given. Returns NULL with err set;
  * free with brn__v1__job_spec__free_unpacked(spec, NULL). */
-Brn__V1__JobSpec *spec_to_proto(const brn_job_spec *s, const spec_given *g, char *err, size_t errlen);
+Brn__V1__JobSpec *ctl_spec_to_proto(const brn_job_spec *s, const ctl_spec_given *g, char *err, size_t errlen);
 
 /* s = defaults overridden by every present field of p (unknown proto fields are skipped). */
-int spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *p, char *err, size_t errlen);
+int ctl_spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *p, char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,5 @@
 /* Job spec <-> proto JobSpec by walking the field table and the protobuf-c descriptor. */
-#include "spec_proto.h"
+#include "ctl_spec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 
 /* Field names of the spec table, collected once through spec_for_each. */
 typedef struct field_list {
-    char names[SPEC_PROTO_MAX_FIELDS][32];
+    char names[SPEC_PROTO_MAX_FIELDS][64];
     int n;
 } field_list;
 
@@ -32,20 +32,20 @@ static int is_bool_field(const char *name)
     return spec_is_bool_flag(name);
 }
 
-int spec_given_has(const spec_given *g, const char *name)
+int ctl_spec_given_has(const ctl_spec_given *g, const char *name)
 {
     for (int i = 0; i < g->n; i++)
         if (!strcmp(g->names[i], name)) return 1;
     return 0;
 }
 
-static void given_add(spec_given *g, const char *name)
+static void given_add(ctl_spec_given *g, const char *name)
 {
-    if (spec_given_has(g, name) || g->n == SPEC_PROTO_MAX_FIELDS) return;
+    if (ctl_spec_given_has(g, name) || g->n == SPEC_PROTO_MAX_FIELDS) return;
     snprintf(g->names[g->n++], sizeof g->names[0], "%s", name);
 }
 
-int spec_args_parse(brn_job_spec *s, spec_given *g, int argc, char **argv, int *rest, int *n_rest,
+int ctl_spec_args_parse(brn_job_spec *s, ctl_spec_given *g, int argc, char **argv, int *rest, int *n_rest,
                     char *err, size_t errlen)
 {
     field_list fl = {0};
@@ -82,7 +82,7 @@ int spec_args_parse(brn_job_spec *s, spec_given *g, int argc, char **argv, int *
 
 typedef struct to_proto_ctx {
     Brn__V1__JobSpec *p;
-    const spec_given *g;
+    const ctl_spec_given *g;
     char *err;
     size_t errlen;
 } to_proto_ctx;
@@ -90,7 +90,7 @@ typedef struct to_proto_ctx {
 static int put_field(const char *name, const char *value, void *user)
 {
     to_proto_ctx *c = user;
-    if (c->g && !spec_given_has(c->g, name)) return 0;
+    if (c->g && !ctl_spec_given_has(c->g, name)) return 0;
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(&brn__v1__job_spec__descriptor, name);
     if (!f) {
@@ -107,7 +107,7 @@ static int put_field(const char *name, const char *value, void *user)
     return pb_field_set_text(&c->p->base, f, value, c->err, c->errlen);
 }
 
-Brn__V1__JobSpec *spec_to_proto(const brn_job_spec *s, const spec_given *g, char *err, size_t errlen)
+Brn__V1__JobSpec *ctl_spec_to_proto(const brn_job_spec *s, const ctl_spec_given *g, char *err, size_t errlen)
 {
     Brn__V1__JobSpec *p = malloc(sizeof *p);
     if (!p) {
@@ -123,7 +123,7 @@ Brn__V1__JobSpec *spec_to_proto(const brn_job_spec *s, const spec_given *g, char
     return p;
 }
 
-int spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *p, char *err, size_t errlen)
+int ctl_spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *p, char *err, size_t errlen)
 {
     const ProtobufCMessageDescriptor *d = &brn__v1__job_spec__descriptor;
     char buf[1100];

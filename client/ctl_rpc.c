@@ -1,5 +1,5 @@
 /* gRPC C core client calls (see rpc.h). */
-#include "rpc.h"
+#include "ctl_rpc.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -13,7 +13,7 @@
 /* Curves with per-layer renorm diagnostics grow past gRPC's 4 MiB default. */
 #define RPC_MAX_MESSAGE (64 * 1024 * 1024)
 
-int rpc_open(rpc_conn *c, const char *target, const char *token, double timeout_s)
+int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_s)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->target, sizeof c->target, "%s", target);
@@ -41,7 +41,7 @@ int rpc_open(rpc_conn *c, const char *target, const char *token, double timeout_
     return c->channel ? 0 : -1;
 }
 
-void rpc_close(rpc_conn *c)
+void ctl_close(ctl_conn *c)
 {
     if (c->channel) {
         grpc_channel_destroy(c->channel);
@@ -57,7 +57,7 @@ static gpr_timespec deadline_in(double seconds)
                         gpr_time_from_millis((int64_t)(seconds * 1000.0), GPR_TIMESPAN));
 }
 
-static void set_status(rpc_status *st, grpc_status_code code, grpc_slice details)
+static void set_status(ctl_status *st, grpc_status_code code, grpc_slice details)
 {
     st->code = code;
     size_t n = GRPC_SLICE_LENGTH(details);
@@ -98,7 +98,7 @@ typedef struct call_ctx {
     grpc_slice details;
 } call_ctx;
 
-static void call_begin(call_ctx *x, rpc_conn *c, const char *method, double timeout_s)
+static void call_begin(call_ctx *x, ctl_conn *c, const char *method, double timeout_s)
 {
     memset(x, 0, sizeof *x);
     x->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -115,7 +115,7 @@ static void call_begin(call_ctx *x, rpc_conn *c, const char *method, double time
     }
 }
 
-static void call_end(call_ctx *x, rpc_conn *c)
+static void call_end(call_ctx *x, ctl_conn *c)
 {
     if (c->bearer) grpc_slice_unref(x->md[0].value);
     grpc_metadata_array_destroy(&x->initial_md);
@@ -133,7 +133,7 @@ static int wait_tag(call_ctx *x, void *tag)
 }
 
 /* Initial ops every call starts with: metadata, the request, half-close, initial metadata. */
-static size_t fill_send_ops(grpc_op *ops, call_ctx *x, rpc_conn *c, grpc_byte_buffer *req)
+static size_t fill_send_ops(grpc_op *ops, call_ctx *x, ctl_conn *c, grpc_byte_buffer *req)
 {
     memset(ops, 0, sizeof(grpc_op) * 4);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -147,8 +147,8 @@ static size_t fill_send_ops(grpc_op *ops, call_ctx *x, rpc_conn *c, grpc_byte_bu
     return 4;
 }
 
-static grpc_status_code unary_bb(rpc_conn *c, const char *method, grpc_byte_buffer *req,
-                                 grpc_slice *resp, int *have_resp, rpc_status *st)
+static grpc_status_code unary_bb(ctl_conn *c, const char *method, grpc_byte_buffer *req,
+                                 grpc_slice *resp, int *have_resp, ctl_status *st)
 {
     call_ctx x;
     grpc_op ops[6];
@@ -180,9 +180,9 @@ static grpc_status_code unary_bb(rpc_conn *c, const char *method, grpc_byte_buff
     return st->code;
 }
 
-grpc_status_code rpc_unary(rpc_conn *c, const char *method, const ProtobufCMessage *req,
+grpc_status_code ctl_unary(ctl_conn *c, const char *method, const ProtobufCMessage *req,
                            const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-                           rpc_status *st)
+                           ctl_status *st)
 {
     *resp = NULL;
     grpc_byte_buffer *bb = pack(req);
@@ -207,8 +207,8 @@ grpc_status_code rpc_unary(rpc_conn *c, const char *method, const ProtobufCMessa
     return st->code;
 }
 
-grpc_status_code rpc_unary_raw(rpc_conn *c, const char *method, const void *req, size_t req_len,
-                               void **resp_bytes, size_t *resp_len, rpc_status *st)
+grpc_status_code ctl_unary_raw(ctl_conn *c, const char *method, const void *req, size_t req_len,
+                               void **resp_bytes, size_t *resp_len, ctl_status *st)
 {
     *resp_bytes = NULL;
     *resp_len = 0;
@@ -228,9 +228,9 @@ grpc_status_code rpc_unary_raw(rpc_conn *c, const char *method, const void *req,
     return st->code;
 }
 
-grpc_status_code rpc_server_stream(rpc_conn *c, const char *method, const ProtobufCMessage *req,
+grpc_status_code ctl_stream(ctl_conn *c, const char *method, const ProtobufCMessage *req,
                                    const ProtobufCMessageDescriptor *resp_desc, double timeout_s,
-                                   rpc_stream_fn fn, void *user, rpc_status *st)
+                                   ctl_stream_fn fn, void *user, ctl_status *st)
 {
     call_ctx x;
     grpc_op ops[4], sop, rop;
@@ -294,7 +294,7 @@ grpc_status_code rpc_server_stream(rpc_conn *c, const char *method, const Protob
     return st->code;
 }
 
-const char *rpc_code_name(grpc_status_code code)
+const char *ctl_code_name(grpc_status_code code)
 {
     static const char *const names[] = {
         "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",

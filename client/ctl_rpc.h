@@ -4,48 +4,48 @@
  * (when set) sent as "authorization: Bearer <token>". Functions return the gRPC status
  * code (GRPC_STATUS_OK = 0) and fill st with the code and the server's message; they
  * never exit. Not thread-safe: one conn per thread. */
-#ifndef BRNCTL_RPC_H
-#define BRNCTL_RPC_H
+#ifndef BRNCTL_CTL_RPC_H
+#define BRNCTL_CTL_RPC_H
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 
-typedef struct rpc_status {
+typedef struct ctl_status {
     grpc_status_code code;
     char message[1024];
-} rpc_status;
+} ctl_status;
 
-typedef struct rpc_conn {
+typedef struct ctl_conn {
     grpc_channel *channel;
     char target[1100];
     char *bearer;             /* "Bearer <token>" or NULL */
     double timeout_s;         /* deadline of unary calls */
-} rpc_conn;
+} ctl_conn;
 
 /* Opens the channel (connection happens lazily on the first call). token may be NULL. */
-int rpc_open(rpc_conn *c, const char *target, const char *token, double timeout_s);
-void rpc_close(rpc_conn *c);
+int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_s);
+void ctl_close(ctl_conn *c);
 
 /* Unary call: method is "/brn.v1.Trainer/GetJob". On OK, *resp is a message of resp_desc
  * to free with protobuf_c_message_free_unpacked(*resp, NULL). */
-grpc_status_code rpc_unary(rpc_conn *c, const char *method, const ProtobufCMessage *req,
+grpc_status_code ctl_unary(ctl_conn *c, const char *method, const ProtobufCMessage *req,
                            const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-                           rpc_status *st);
+                           ctl_status *st);
 
 /* Called per streamed message (owned by the callee only during the call); return
  * non-zero to stop reading (the call is then cancelled and the function returns OK). */
-typedef int (*rpc_stream_fn)(const ProtobufCMessage *msg, void *user);
+typedef int (*ctl_stream_fn)(const ProtobufCMessage *msg, void *user);
 
 /* Server-streaming call with a deadline of timeout_s seconds for the whole stream. */
-grpc_status_code rpc_server_stream(rpc_conn *c, const char *method, const ProtobufCMessage *req,
+grpc_status_code ctl_stream(ctl_conn *c, const char *method, const ProtobufCMessage *req,
                                    const ProtobufCMessageDescriptor *resp_desc, double timeout_s,
-                                   rpc_stream_fn fn, void *user, rpc_status *st);
+                                   ctl_stream_fn fn, void *user, ctl_status *st);
 
 /* Unary call with raw bytes both ways (for probes); *resp_bytes is malloc'd. */
-grpc_status_code rpc_unary_raw(rpc_conn *c, const char *method, const void *req, size_t req_len,
-                               void **resp_bytes, size_t *resp_len, rpc_status *st);
+grpc_status_code ctl_unary_raw(ctl_conn *c, const char *method, const void *req, size_t req_len,
+                               void **resp_bytes, size_t *resp_len, ctl_status *st);
 
 /* "UNAVAILABLE" etc. */
-const char *rpc_code_name(grpc_status_code code);
+const char *ctl_code_name(grpc_status_code code);
 
 #endif

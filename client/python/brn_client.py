@@ -1,0 +1,209 @@
+"""A small Python client for brnd (the brn training daemon), over gRPC.
+
+Uses Debian's python3-grpcio (run it with /usr/bin/python3). The message classes are
+generated from the repository's proto/ files on first use, with protoc and
+grpc_python_plugin, into a build directory (never committed):
+$BRN_PY_GEN, else <repo>/build/python.
+
+    from brn_client import Client
+    c = Client()                                  # BRN_ADDR or brnd's default socket
+    job = c.submit(dataset="synthetic", depth=10, width=1, epochs=2, name="demo")
+    final = c.wait(job.id, on_event=print)
+    for e in c.curves([job.id])[0].epochs:
+        print(e.epoch, e.train_loss, e.test_acc)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import grpc
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROTO_DIR = os.path.join(REPO, "proto")
+BRN_PROTO = "brn/v1/brn.proto"
+HEALTH_PROTO = "grpc/health/v1/health.proto"
+GRPC_PLUGIN = "/usr/bin/grpc_python_plugin"
+
+TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+pb = None          # brn.v1 messages (brn_pb2)
+pb_grpc = None     # brn.v1 stubs (brn_pb2_grpc)
+health_pb = None   # grpc.health.v1 messages
+health_grpc = None
+
+
+def _gen_dir():
+    return os.environ.get("BRN_PY_GEN") or os.path.join(REPO, os.environ.get("BUILD", "build"), "python")
+
+
+def _stale(out_dir):
+    stamp = os.path.join(out_dir, "brn", "v1", "brn_pb2.py")
+    if not os.path.exists(stamp):
+        return True
+    t = os.path.getmtime(stamp)
+    return any(os.path.getmtime(os.path.join(PROTO_DIR, p)) > t for p in (BRN_PROTO, HEALTH_PROTO))
+
+
+def generate_stubs(out_dir=None):
+    """Runs protoc into out_dir (atomically: concurrent tests may race) and returns it."""
+    out_dir = out_dir or _gen_dir()
+    if not _stale(out_dir):
+        return out_dir
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".pygen-", dir=parent)
+    # The health proto's own path (grpc/health/...) would shadow the grpc package in
+    # Python: compile a copy under brn_health/ (the wire names stay grpc.health.v1).
+    src = os.path.join(tmp, "src")
+    os.makedirs(os.path.join(src, "brn_health"))
+    shutil.copy(os.path.join(PROTO_DIR, HEALTH_PROTO), os.path.join(src, "brn_health", "health.proto"))
+    out = os.path.join(tmp, "out")
+    os.makedirs(out)
+    cmd = ["protoc", "-I" + PROTO_DIR, "-I" + src, "--python_out=" + out, "--grpc_python_out=" + out,
+           "--plugin=protoc-gen-grpc_python=" + GRPC_PLUGIN, BRN_PROTO, "brn_health/health.proto"]
+    subprocess.run(cmd, check=True)
+    if os.path.exists(out_dir):
+        shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+        os.rename(out, out_dir)
+    except OSError:
+        pass  # another process won the race with the same files
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def load_stubs(out_dir=None):
+    """Generates (when needed) and imports the stubs; returns (pb, pb_grpc)."""
+    global pb, pb_grpc, health_pb, health_grpc
+    if pb is None:
+        d = generate_stubs(out_dir)
+        if d not in sys.path:
+            sys.path.insert(0, d)
+        from brn.v1 import brn_pb2, brn_pb2_grpc
+        from brn_health import health_pb2, health_pb2_grpc
+        pb, pb_grpc, health_pb, health_grpc = brn_pb2, brn_pb2_grpc, health_pb2, health_pb2_grpc
+    return pb, pb_grpc
+
+
+def default_target():
+    """gRPC target the way brnctl finds it: BRN_ADDR, else brnd's default unix socket."""
+    addr = os.environ.get("BRN_ADDR")
+    if not addr:
+        xdg = os.environ.get("XDG_STATE_HOME")
+        if xdg and xdg.startswith("/"):
+            state = os.path.join(xdg, "brnd")
+        elif os.geteuid() == 0:
+            state = "/var/lib/brnd"
+        else:
+            state = os.path.join(os.path.expanduser("~"), ".local", "state", "brnd")
+        addr = os.path.join(state, "brnd.sock")
+    return to_target(addr)
+
+
+def to_target(addr):
+    if addr.startswith("unix:"):
+        path = addr[5:]
+        return "unix:" + (path if path.startswith("/") else os.path.abspath(path))
+    if addr.startswith("/") or addr.startswith("."):
+        return "unix:" + os.path.abspath(addr)
+    if addr.startswith(":"):
+        return "127.0.0.1" + addr
+    return addr
+
+
+def make_spec(**fields):
+    """A JobSpec from keyword arguments named like `brnd train`'s flags (with '_');
+    only the given fields are set, the daemon applies its defaults to the rest."""
+    load_stubs()
+    spec = pb.JobSpec()
+    for name, value in fields.items():
+        if name not in pb.JobSpec.DESCRIPTOR.fields_by_name:
+            raise ValueError("%s: not a job spec field the daemon accepts" % name)
+        if name == "milestones":
+            spec.milestones.extend(int(v) for v in value)
+        else:
+            setattr(spec, name, value)
+    return spec
+
+
+class Client:
+    """Blocking calls with a deadline each; errors raise grpc.RpcError."""
+
+    def __init__(self, addr=None, token=None, timeout=30.0):
+        load_stubs()
+        self.target = to_target(addr) if addr else default_target()
+        self.timeout = timeout
+        token = token if token is not None else os.environ.get("BRN_TOKEN")
+        self.metadata = (("authorization", "Bearer " + token),) if token else ()
+        self.channel = grpc.insecure_channel(self.target)
+        self.stub = pb_grpc.TrainerStub(self.channel)
+        self.health_stub = health_grpc.HealthStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method, request, timeout=None):
+        return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+
+    def submit(self, name="", priority=0, idempotency_key="", spec=None, **fields):
+        req = pb.SubmitJobRequest(spec=spec or make_spec(**fields), name=name, priority=priority,
+                                  idempotency_key=idempotency_key)
+        return self._call(self.stub.SubmitJob, req)
+
+    def get_job(self, job_id):
+        return self._call(self.stub.GetJob, pb.GetJobRequest(id=job_id))
+
+    def list_jobs(self, states=(), limit=100):
+        jobs, token = [], ""
+        while len(jobs) < limit:
+            req = pb.ListJobsRequest(states=list(states), page_size=min(limit - len(jobs), 1000), page_token=token)
+            resp = self._call(self.stub.ListJobs, req)
+            jobs.extend(resp.jobs)
+            token = resp.next_page_token
+            if not token or not resp.jobs:
+                break
+        return jobs[:limit]
+
+    def cancel(self, job_id):
+        return self._call(self.stub.CancelJob, pb.CancelJobRequest(id=job_id))
+
+    def watch(self, job_id, timeout=24 * 3600.0):
+        """Yields WatchEvents until the job ends (the server closes the stream)."""
+        return self.stub.WatchJob(pb.WatchJobRequest(id=job_id), timeout=timeout, metadata=self.metadata)
+
+    def wait(self, job_id, on_event=None, timeout=24 * 3600.0):
+        """Follows the job to its terminal state; returns the final Job."""
+        last = None
+        for ev in self.watch(job_id, timeout):
+            if on_event:
+                on_event(ev)
+            if ev.WhichOneof("event") == "job":
+                last = ev.job
+                if pb.JobState.Name(last.state) in TERMINAL:
+                    break
+        return last if last is not None else self.get_job(job_id)
+
+    def curves(self, job_ids):
+        return list(self._call(self.stub.GetMetrics, pb.GetMetricsRequest(job_ids=list(job_ids))).curves)
+
+    def server_info(self):
+        return self._call(self.stub.GetServerInfo, pb.GetServerInfoRequest())
+
+    def health(self, service=""):
+        """'SERVING', 'NOT_SERVING', ... from grpc.health.v1 Check."""
+        resp = self._call(self.health_stub.Check, health_pb.HealthCheckRequest(service=service))
+        return health_pb.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+
+def state_name(state):
+    load_stubs()
+    return pb.JobState.Name(state).replace("JOB_STATE_", "")
