@@ -97,6 +97,10 @@ static void plan_activations(brn_model *m, arena_plan *a)
         size_t in_sz = (size_t)N * b->cin * h * w;
         int oh = (h - 1) / b->stride + 1, ow = (w - 1) / b->stride + 1;
         size_t out_sz = (size_t)N * b->cout * oh * ow;
+        b->ih = h;
+        b->iw = w;
+        b->oh = oh;
+        b->ow = ow;
         b->a1 = take(a, in_sz);
         b->c1 = take(a, out_sz);
         b->a2 = take(a, out_sz);
