@@ -75,7 +75,7 @@ struct brn_rpc_server {
     int n_events, cap_events;
     int queue_done;               /* the thread saw GRPC_QUEUE_SHUTDOWN */
 
-    int grpc_inited, started, shutting_down;
+    int grpc_inited, started, shutting_down, free_pending;
     rpc_tag tag_shutdown;
     void (*shutdown_done)(void *user);
     void *shutdown_user;

@@ -94,6 +94,8 @@ static void *cq_thread_main(void *arg)
 }
 
 static void server_finish_shutdown(brn_rpc_server *s);
+static void on_async_closed(uv_handle_t *h);
+static void server_release(brn_rpc_server *s);
 
 /* uv_async coalesces sends: take the whole batch of events and run their tags in order. */
 static void on_async(uv_async_t *a)
@@ -203,6 +205,7 @@ int rpc_server_start(brn_rpc_server *s, char *err, size_t errlen)
     s->started = 1;
     if (pthread_create(&s->cq_thread, NULL, cq_thread_main, s)) {
         snprintf(err, errlen, "cannot start the completion-queue thread");
+        uv_close((uv_handle_t *)&s->async, on_async_closed); /* rpc_server_free waits for it */
         return BRN_ENOMEM;
     }
     s->thread_started = 1;
@@ -223,6 +226,7 @@ static void on_async_closed(uv_handle_t *h)
     brn_rpc_server *s = h->data;
     s->async_open = 0;
     if (s->shutdown_done) s->shutdown_done(s->shutdown_user);
+    if (s->free_pending) server_release(s);
 }
 
 static void server_finish_shutdown(brn_rpc_server *s)
@@ -262,10 +266,19 @@ void rpc_server_free(brn_rpc_server *s)
 {
     if (!s) return;
     if (s->thread_started) {
-        /* never started the shutdown sequence: do it synchronously as far as possible */
+        /* the shutdown sequence was never run: leaking beats freeing under the thread */
         LOG_WARN("rpc_server_free without shutdown");
         return;
     }
+    if (s->async_open) {
+        s->free_pending = 1; /* the handle's close callback finishes the job */
+        return;
+    }
+    server_release(s);
+}
+
+static void server_release(brn_rpc_server *s)
+{
     if (s->server) grpc_server_destroy(s->server);
     if (s->cq) {
         grpc_completion_queue_shutdown(s->cq);

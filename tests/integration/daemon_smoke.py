@@ -1,0 +1,291 @@
+#!/usr/bin/python3
+"""Daemon smoke test: a real brnd on a temporary state directory, driven over gRPC from
+Python. Covers health, server info, validation messages, unknown methods, malformed
+bytes, a tiny training job watched to the end, late watchers, idempotent submits,
+cancellation (queued and running), bearer tokens, 256 concurrent watchers, and a clean
+SIGTERM stop with the job resumed at the next start.
+
+Run: /usr/bin/python3 tests/integration/daemon_smoke.py   (after `make`)
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "client", "python"))
+import grpc  # noqa: E402
+import brn_client  # noqa: E402
+
+BRND = os.path.join(REPO, os.environ.get("BUILD", "build"), "brnd")
+pb, pb_grpc = brn_client.load_stubs()
+S = pb.JobState
+
+TINY = dict(dataset="synthetic", depth=10, width=1, epochs=2, batch_size=32, train_subset=256,
+            test_subset=128, threads=1)
+# ~0.2 s per epoch on one core: long enough to cancel or stop mid-run
+LONG = dict(TINY, epochs=40, train_subset=1024)
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+class Daemon:
+    def __init__(self, state, *args):
+        self.state = state
+        self.log = open(os.path.join(state + ".log"), "ab")
+        self.proc = subprocess.Popen([BRND, "serve", "--state-dir", state, *args], stderr=subprocess.PIPE)
+        self.ready = None
+        self.lines = []
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log.write(line)
+            self.lines.append(line.decode(errors="replace"))
+            if line.startswith(b"brnd: ready on "):
+                self.ready = line.decode().split("ready on ", 1)[1].strip()
+                break
+        if self.ready:  # keep draining stderr so the daemon never blocks on a full pipe
+            threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.write(line)
+            self.log.flush()
+
+    def addr(self, i=0):
+        return self.ready.split(", ")[i]
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -999
+
+
+def code_of(fn):
+    try:
+        fn()
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details() or ""
+
+
+def wait_state(c, job_id, states, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = c.get_job(job_id)
+        if j.state in states:
+            return j
+        time.sleep(0.05)
+    return c.get_job(job_id)
+
+
+def test_basics(c, channel):
+    check(c.health() == "SERVING", "health SERVING")
+    check(code_of(lambda: c.health("no.such.Service"))[0] == grpc.StatusCode.NOT_FOUND, "health of an unknown service")
+    info = c.server_info()
+    check(info.version != "" and len(info.devices) >= 1 and info.devices[0].kind == "cpu",
+          "server info: version %s, devices %s" % (info.version, [d.name for d in info.devices]))
+    t0 = time.time()
+    code, _ = code_of(lambda: channel.unary_unary("/brn.v1.Trainer/NoSuchMethod")(b"", timeout=10))
+    check(code == grpc.StatusCode.UNIMPLEMENTED and time.time() - t0 < 2, "unknown method: UNIMPLEMENTED at once")
+    raw = channel.unary_unary("/brn.v1.Trainer/GetJob")
+    code, details = code_of(lambda: raw(b"\xff\xff\xff\xff", timeout=10))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT, "malformed bytes: INVALID_ARGUMENT (%s)" % details)
+    check(c.health() == "SERVING", "still healthy after malformed bytes")
+
+
+def test_validation(c):
+    cases = [
+        (dict(depth=11), "depth"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(norm="bogus"), "norm"),
+        (dict(dataset="imagenet"), "dataset"),
+        (dict(dropout=1.5), "dropout"),
+    ]
+    for fields, name in cases:
+        code, details = code_of(lambda: c.submit(**dict(TINY, **fields)))
+        check(code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(name + ":"),
+              "invalid %s: %s %r" % (fields, code, details))
+    code, details = code_of(lambda: c.submit(priority=5000, **TINY))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and "priority" in details, "priority range: %r" % details)
+    code, details = code_of(lambda: c.submit(name="x" * 65, **TINY))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and "name" in details, "name length: %r" % details)
+    code, details = code_of(lambda: c.stub.ListJobs(pb.ListJobsRequest(page_size=-1), timeout=10))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and "page_size" in details, "page_size: %r" % details)
+    code, details = code_of(lambda: c.stub.ListJobs(pb.ListJobsRequest(page_token="zz"), timeout=10))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in details, "page_token: %r" % details)
+    check(code_of(lambda: c.get_job(0))[0] == grpc.StatusCode.INVALID_ARGUMENT, "GetJob id 0")
+    check(code_of(lambda: c.get_job(99999))[0] == grpc.StatusCode.NOT_FOUND, "GetJob unknown id")
+    check(code_of(lambda: c.curves([99999]))[0] == grpc.StatusCode.NOT_FOUND, "GetMetrics unknown id")
+
+
+def test_job(c):
+    job = c.submit(name="tiny", idempotency_key="smoke-1", **TINY)
+    check(job.id > 0 and job.state in (S.JOB_STATE_QUEUED, S.JOB_STATE_RUNNING), "submit -> job %d" % job.id)
+    check(job.spec.depth == 10 and job.spec.norm == "bn" and job.spec.HasField("lr"),
+          "the job's spec is complete (defaults filled)")
+    again = c.submit(name="tiny", idempotency_key="smoke-1", **TINY)
+    check(again.id == job.id, "same idempotency key: same job")
+    code, _ = code_of(lambda: c.submit(idempotency_key="smoke-1", **dict(TINY, depth=16)))
+    check(code == grpc.StatusCode.ALREADY_EXISTS, "same key, other spec: ALREADY_EXISTS")
+    kinds = []
+    final = c.wait(job.id, on_event=lambda ev: kinds.append(ev.WhichOneof("event")), timeout=120)
+    check(final.state == S.JOB_STATE_SUCCEEDED, "job succeeded (%s %s)" % (brn_client.state_name(final.state),
+                                                                           final.reason))
+    check(kinds.count("epoch") == 2 and kinds[0] == "job", "watch: job first, then 2 epochs (%s)" % kinds)
+    late = list(c.watch(job.id, timeout=10))
+    check([e.WhichOneof("event") for e in late] == ["job", "epoch", "epoch"] and
+          late[0].job.state == S.JOB_STATE_SUCCEEDED, "late watcher: state + stored epochs, then the end")
+    curve = c.curves([job.id])[0]
+    check([e.epoch for e in curve.epochs] == [1, 2] and curve.epochs[-1].evaluated and curve.name == "tiny",
+          "GetMetrics: 2 epochs with test metrics")
+    listed = c.list_jobs(states=[S.JOB_STATE_SUCCEEDED])
+    check(any(j.id == job.id for j in listed), "ListJobs by state")
+    return job.id
+
+
+def test_paging(c):
+    ids = {j.id for j in c.list_jobs(limit=1000)}
+    seen, token, pages = [], "", 0
+    while True:
+        resp = c.stub.ListJobs(pb.ListJobsRequest(page_size=1, page_token=token), timeout=10)
+        seen += [j.id for j in resp.jobs]
+        pages += 1
+        token = resp.next_page_token
+        if not token or pages > 100:
+            break
+    check(set(seen) == ids and len(seen) == len(ids) and seen == sorted(seen, reverse=True),
+          "paging with page_size 1 visits every job once, newest first")
+
+
+def test_cancel(c):
+    running = c.submit(name="long", **LONG)
+    wait_state(c, running.id, (S.JOB_STATE_RUNNING,))
+    queued = c.submit(name="queued", **TINY)
+    got = c.cancel(queued.id)
+    check(got.state == S.JOB_STATE_CANCELLED, "cancel a queued job: CANCELLED at once")
+    check(code_of(lambda: c.cancel(queued.id))[0] == grpc.StatusCode.FAILED_PRECONDITION, "cancel twice")
+    c.cancel(running.id)
+    j = wait_state(c, running.id, (S.JOB_STATE_CANCELLED, S.JOB_STATE_SUCCEEDED, S.JOB_STATE_FAILED), 30)
+    check(j.state == S.JOB_STATE_CANCELLED, "cancel a running job: CANCELLED at a batch boundary")
+
+
+def test_many_watchers(c, n=256):
+    job = c.submit(name="watched", **dict(TINY, epochs=3, train_subset=512))
+    results = [None] * n
+    ch = grpc.insecure_channel(c.target)
+    stub = pb_grpc.TrainerStub(ch)
+
+    def watch(i):
+        try:
+            evs = list(stub.WatchJob(pb.WatchJobRequest(id=job.id), timeout=120))
+            results[i] = evs[-1].job.state if evs and evs[-1].WhichOneof("event") == "job" else None
+        except grpc.RpcError as e:
+            results[i] = e.code()
+
+    threads = [threading.Thread(target=watch, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    ok = sum(r == S.JOB_STATE_SUCCEEDED for r in results)
+    check(ok == n, "%d concurrent WatchJob streams all saw SUCCEEDED (%d did)" % (n, ok))
+    ch.close()
+
+
+def test_shutdown_resume(state):
+    d = Daemon(state)
+    c = brn_client.Client(d.addr())
+    job = c.submit(name="resume", **dict(LONG, epochs=8))
+    deadline = time.time() + 60
+    while time.time() < deadline and c.get_job(job.id).epoch < 2:
+        time.sleep(0.05)
+    c.close()
+    rc = d.stop()
+    check(rc == 0, "SIGTERM with a running job: exit 0 (%s)" % rc)
+    check(os.path.exists(os.path.join(state, "jobs", str(job.id), "last.safetensors")), "a checkpoint was written")
+    d = Daemon(state)
+    c = brn_client.Client(d.addr())
+    final = c.wait(job.id, timeout=120)
+    epochs = [e.epoch for e in c.curves([job.id])[0].epochs]
+    check(final.state == S.JOB_STATE_SUCCEEDED and epochs == list(range(1, 9)),
+          "resumed after restart and finished with epochs 1..8 (%s)" % epochs)
+    c.close()
+    check(d.stop() == 0, "clean stop when idle")
+
+
+def test_token(tmp):
+    token_file = os.path.join(tmp, "token")
+    with open(token_file, "w") as f:
+        f.write("s3cret\n")
+    os.chmod(token_file, 0o600)
+    d = Daemon(os.path.join(tmp, "tok"), "--listen", "127.0.0.1:0", "--token-file", token_file)
+    check(d.ready is not None, "TCP listener with a token: ready on %s" % d.ready)
+    if d.ready:
+        anon = brn_client.Client(d.addr(), token="")
+        code, _ = code_of(lambda: anon.server_info())
+        check(code == grpc.StatusCode.UNAUTHENTICATED, "no token: UNAUTHENTICATED")
+        wrong = brn_client.Client(d.addr(), token="nope")
+        check(code_of(lambda: wrong.server_info())[0] == grpc.StatusCode.UNAUTHENTICATED, "wrong token")
+        right = brn_client.Client(d.addr(), token="s3cret")
+        check(code_of(lambda: right.server_info())[0] == grpc.StatusCode.OK, "right token: OK")
+        for x in (anon, wrong, right):
+            x.close()
+        check(d.stop() == 0, "token daemon stops cleanly")
+    p = subprocess.run([BRND, "--state-dir", os.path.join(tmp, "open"), "--listen", "0.0.0.0:0"],
+                       stderr=subprocess.PIPE, timeout=20)
+    check(p.returncode == 64 and b"token" in p.stderr, "non-loopback TCP without a token is refused (exit 64)")
+    p = subprocess.run([BRND, "--state-dir", os.path.join(tmp, "x"), "--bogus", "1"], stderr=subprocess.PIPE,
+                       timeout=20)
+    check(p.returncode == 64, "unknown flag: exit 64")
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="brnd-smoke-") as tmp:
+        state = os.path.join(tmp, "state")
+        d = Daemon(state)
+        check(d.ready is not None, "daemon ready on %s" % d.ready)
+        if not d.ready:
+            print("".join(d.lines))
+            return 1
+        check(oct(os.stat(state).st_mode & 0o777) == "0o700", "state directory is 0700")
+        c = brn_client.Client(d.addr())
+        channel = grpc.insecure_channel(c.target)
+        try:
+            test_basics(c, channel)
+            test_validation(c)
+            test_job(c)
+            test_cancel(c)
+            test_paging(c)
+            test_many_watchers(c)
+        finally:
+            channel.close()
+            c.close()
+            rc = d.stop()
+        check(rc == 0, "SIGTERM: exit 0")
+        test_shutdown_resume(os.path.join(tmp, "state2"))
+        test_token(tmp)
+        if failures:
+            with open(state + ".log", "rb") as f:
+                sys.stdout.write(f.read().decode(errors="replace")[-4000:])
+    print("%d failed" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
