@@ -15,7 +15,7 @@ int addr_default_socket(char *out, size_t n, const char *xdg, const char *home, 
     /* Same order as the daemon: XDG first, then root's system directory, then ~. */
     if (xdg && xdg[0] == '/') r = snprintf(out, n, "%s/brnd/%s", xdg, BRNCTL_SOCKET_NAME);
     else if (is_root) r = snprintf(out, n, "/var/lib/brnd/%s", BRNCTL_SOCKET_NAME);
-    else if (home && home[0]) r = snprintf(out, n, "%s/.local/state/brnd/%s", home, BRNCTL_SOCKET_NAME);
+    else if (home && home[0] == '/') r = snprintf(out, n, "%s/.local/state/brnd/%s", home, BRNCTL_SOCKET_NAME);
     else return -1;
     return fits(r, n) ? 0 : -1;
 }

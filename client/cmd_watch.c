@@ -23,8 +23,8 @@ typedef struct watch_state {
     int last_state;
     int printed_epoch;        /* highest epoch line already shown */
     int64_t started_ms;
-    int terminal;
-    char reason[512];
+    int terminal;             /* a terminal state was seen; the server then ends the stream */
+    char final_line[768];
 } watch_state;
 
 static void clear_bar(watch_state *w)
@@ -41,17 +41,24 @@ static void on_job(watch_state *w, const Brn__V1__Job *j)
     if (s && s->epochs_opt_case && !(s->steps_opt_case && s->steps > 0)) w->total_epochs = s->epochs;
     if (j->state == w->last_state) return;
     w->last_state = j->state;
-    clear_bar(w);
-    printf("job %lld: %s", (long long)j->id, jobfmt_state_name(j->state));
-    if (j->state == BRN__V1__JOB_STATE__JOB_STATE_RUNNING && j->device && j->device[0]) printf(" on %s", j->device);
-    if (j->reason && j->reason[0]) printf(": %s", j->reason);
-    if (jobfmt_state_terminal(j->state) && j->started_ms > 0 && j->finished_ms >= j->started_ms) {
+    char line[sizeof w->final_line];
+    size_t o = (size_t)snprintf(line, sizeof line, "job %lld: %s", (long long)j->id, jobfmt_state_name(j->state));
+    if (j->state == BRN__V1__JOB_STATE__JOB_STATE_RUNNING && j->device && j->device[0] && o < sizeof line)
+        o += (size_t)snprintf(line + o, sizeof line - o, " on %s", j->device);
+    if (j->reason && j->reason[0] && o < sizeof line) o += (size_t)snprintf(line + o, sizeof line - o, ": %s", j->reason);
+    if (jobfmt_state_terminal(j->state) && j->started_ms > 0 && j->finished_ms >= j->started_ms && o < sizeof line) {
         char d[24];
         jobfmt_duration(d, sizeof d, j->finished_ms - j->started_ms);
-        printf(" after %s", d);
+        snprintf(line + o, sizeof line - o, " after %s", d);
     }
-    printf("\n");
-    if (jobfmt_state_terminal(j->state)) w->terminal = 1;
+    if (jobfmt_state_terminal(j->state)) {
+        /* A finished job's stored epochs follow its state: say how it ended last. */
+        w->terminal = 1;
+        snprintf(w->final_line, sizeof w->final_line, "%s", line);
+        return;
+    }
+    clear_bar(w);
+    printf("%s\n", line);
 }
 
 static int on_event(const ProtobufCMessage *m, void *user)
@@ -91,7 +98,7 @@ static int on_event(const ProtobufCMessage *m, void *user)
         }
     }
     fflush(stdout);
-    return w->terminal; /* the server ends the stream too; stop at once either way */
+    return 0;
 }
 
 static int terminal_width(void)
@@ -125,7 +132,11 @@ int cli_watch_job(cli *c, int64_t id)
         ctl_stream(&c->conn, M_WATCH, &req.base, &brn__v1__watch_event__descriptor, CLI_WATCH_DEADLINE_S,
                           on_event, &w, &st);
         clear_bar(&w);
-        if (w.terminal) break;
+        if (w.terminal) {
+            if (st.code != GRPC_STATUS_OK && !w.json)
+                fprintf(stderr, "%s: watch ended with %s: %s\n", c->prog, ctl_code_name(st.code), st.message);
+            break;
+        }
         /* The stream broke before the job ended: the daemon went away (restart, crash).
          * UNAVAILABLE also covers a refused reconnect; anything else is final. */
         int retry = st.code == GRPC_STATUS_UNAVAILABLE || st.code == GRPC_STATUS_OK ||
@@ -145,6 +156,7 @@ int cli_watch_job(cli *c, int64_t id)
         if (now - lost_since > (int64_t)(CLI_RECONNECT_S * 1000)) return cli_fail(c, &st, "watch");
         sleep_ms(500);
     }
+    if (w.final_line[0]) printf("%s\n", w.final_line);
     if (w.last_state == BRN__V1__JOB_STATE__JOB_STATE_SUCCEEDED) return 0;
     return 1;
 }

@@ -122,10 +122,14 @@ void jobfmt_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
     const char *key;
     json_t *v;
     json_object_foreach(js, key, v) {
-        char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        /* strings without their quotes: the same text a flag takes */
-        fprintf(out, "    %-18s %s\n", key, json_is_string(v) ? json_string_value(v) : txt ? txt : "?");
-        free(txt);
+        /* the text a flag takes: strings unquoted, reals short */
+        if (json_is_string(v)) fprintf(out, "    %-18s %s\n", key, json_string_value(v));
+        else if (json_is_real(v)) fprintf(out, "    %-18s %g\n", key, json_real_value(v));
+        else {
+            char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fprintf(out, "    %-18s %s\n", key, txt ? txt : "?");
+            free(txt);
+        }
     }
     json_decref(js);
 }
