@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "blas_select.h"
 #include "engine.h"
 #include "serve.h"
 #include "train_cmd.h"
@@ -18,6 +19,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    blas_select_reexec(argv);
     if (argc > 1 && !strcmp(argv[1], "train")) return train_cmd_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "serve")) return serve_main(argc - 2, argv + 2);
     if (argc > 1 && (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_select.h"
 #include "check.h"
 #include "model.h"
 #include "optim.h"
@@ -141,6 +142,8 @@ static void test_bn_nesterov_wd(void) { run_case("golden_bn_nesterov_wd.safetens
 
 int main(int argc, char **argv)
 {
+    blas_select_reexec(argv);
+    fprintf(stderr, "BLAS kernels: %s\n", blas_core_name());
     if (argc > 1) g_dir = argv[1];
     layers_set_threads(2);
     TEST(test_bn);
