@@ -81,6 +81,14 @@ int checkpoint_save(const char *path, brn_model *m, const float *velocity, const
     snprintf(buf, sizeof buf, "{\"kind\":\"counter\",\"seed\":\"%llu\",\"step\":%ld}",
              (unsigned long long)spec->seed, st->step);
     rc = rc ? rc : st_add_meta(&f, "rng", buf);
+    for (int k = 0; k < 2 && !rc; k++) {
+        const float *v = k ? st->input_std : st->input_mean;
+        size_t o = (size_t)snprintf(buf, sizeof buf, "[");
+        for (int c = 0; c < st->channels && o < sizeof buf; c++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%.9g", c ? "," : "", v[c]);
+        snprintf(buf + o, sizeof buf - o, "]");
+        rc = st_add_meta(&f, k ? "input_std" : "input_mean", buf);
+    }
     free(spec_text);
     free(state_text);
     if (rc) snprintf(err, errlen, "%s: out of memory building the checkpoint", path);

@@ -21,6 +21,9 @@ typedef struct brn_run_state {
     double loss_sum;       /* the epoch in progress so far */
     long correct, seen;
     double train_seconds;
+    /* the input normalization the weights expect (metadata only: a reader applies it) */
+    int channels;
+    float input_mean[4], input_std[4];
 } brn_run_state;
 
 int checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,

@@ -95,6 +95,9 @@ static int setup(run *r, const char *resume)
         return BRN_EINVAL;
     }
     if ((rc = batcher_init(&r->batcher, &r->train, s, r->err, r->errlen))) return rc;
+    r->st.channels = r->train.c;
+    memcpy(r->st.input_mean, r->batcher.mean, sizeof r->st.input_mean);
+    memcpy(r->st.input_std, r->batcher.std, sizeof r->st.input_std);
     spec_resolve(s, r->train.n, &r->res);
     r->epochs = s->steps ? (int)((s->steps + r->res.steps_per_epoch - 1) / r->res.steps_per_epoch) : s->epochs;
 
@@ -113,7 +116,11 @@ static int setup(run *r, const char *resume)
         return BRN_ENOMEM;
     }
     if (resume) {
+        brn_run_state keep = r->st;
         rc = checkpoint_load(resume, &r->model, r->velocity, &r->st, NULL, r->err, r->errlen);
+        r->st.channels = keep.channels;
+        memcpy(r->st.input_mean, keep.input_mean, sizeof keep.input_mean);
+        memcpy(r->st.input_std, keep.input_std, sizeof keep.input_std);
     } else if (s->init[0]) {
         model_init_weights(&r->model, s->seed);   /* buffers a weights-only file may lack */
         rc = checkpoint_load(s->init, &r->model, NULL, NULL, NULL, r->err, r->errlen);

@@ -1,0 +1,237 @@
+/* Whole runs of the engine: learning, determinism, stop-and-resume equality, checkpoints. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blas_select.h"
+#include "check.h"
+#include "engine.h"
+#include "safetensors.h"
+
+#define MAX_EPOCHS 8
+
+typedef struct record {
+    brn_epoch_metrics m[MAX_EPOCHS];
+    int n;
+    long stop_at_step;   /* should_stop() turns true once this many steps are done; 0 never */
+    long steps_done;
+    int diag_layers;
+} record;
+
+static void on_epoch(void *user, const brn_epoch_metrics *m)
+{
+    record *r = user;
+    if (r->n < MAX_EPOCHS) {
+        r->m[r->n] = *m;
+        r->m[r->n].diag = NULL;
+        r->n++;
+    }
+    r->diag_layers = m->n_diag;
+}
+
+static void on_step(void *user, const brn_step_info *s) { ((record *)user)->steps_done = s->step; }
+
+static int should_stop(void *user)
+{
+    record *r = user;
+    return r->stop_at_step && r->steps_done >= r->stop_at_step;
+}
+
+static int run(const brn_job_spec *s, const char *resume, record *r)
+{
+    brn_train_hooks h = {r, NULL, on_step, on_epoch, NULL, should_stop, NULL};
+    char err[512];
+    int rc = brn_train(s, resume, &h, err, sizeof err);
+    if (rc < 0) fprintf(stderr, "    brn_train: %s\n", err);
+    return rc;
+}
+
+static void small_spec(brn_job_spec *s)
+{
+    spec_defaults(s);
+    strcpy(s->dataset, "synthetic");
+    s->depth = 10;
+    s->width = 1;
+    s->batch_size = 32;
+    s->threads = 2;
+    s->lr = 0.05;
+}
+
+static void test_learns_synthetic(void)
+{
+    for (int k = 0; k < 2; k++) {
+        brn_job_spec s;
+        small_spec(&s);
+        s.norm = k ? NORM_BRN : NORM_BN;
+        /* 256 steps: BRN's default running-average momentum 0.01 would not converge (the
+           engine warns); 0.1 as for BN */
+        s.norm_momentum = 0.1;
+        s.augment = 0;   /* the synthetic classes are oriented patterns: flips would change them */
+        s.epochs = 2;
+        record r = {0};
+        CHECK_EQ_INT(run(&s, NULL, &r), 0);
+        CHECK_EQ_INT(r.n, 2);
+        fprintf(stderr, "  %s on synthetic, 2 epochs: train loss %.4f, test acc %.4f\n", k ? "brn" : "bn",
+                r.m[1].train_loss, r.m[1].test_acc);
+        CHECK(r.m[1].test_acc >= 0.95);
+        CHECK(r.m[1].train_loss < r.m[0].train_loss);
+        if (k) CHECK_EQ_INT(r.diag_layers, 7);   /* every BRN layer reports diagnostics */
+    }
+}
+
+static void test_learns_fashion_mnist(void)
+{
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK)) {
+        fprintf(stderr, "  skipped: Fashion-MNIST is not installed (dataset-fashion-mnist)\n");
+        return;
+    }
+    brn_job_spec s;
+    spec_defaults(&s);
+    s.depth = 10;
+    s.width = 1;
+    s.train_subset = 6000;
+    s.test_subset = 2000;
+    s.batch_size = 32;
+    s.lr = 0.05;
+    s.epochs = 1;
+    s.threads = 2;
+    s.augment = 0;
+    record r = {0};
+    CHECK_EQ_INT(run(&s, NULL, &r), 0);
+    fprintf(stderr, "  WRN-10-1 bn, 6000 Fashion-MNIST images, 1 epoch: test acc %.4f\n", r.m[0].test_acc);
+    CHECK(r.m[0].test_acc >= 0.70);
+}
+
+static int same_metrics(const brn_epoch_metrics *a, const brn_epoch_metrics *b)
+{
+    return a->epoch == b->epoch && a->step == b->step && a->train_loss == b->train_loss &&
+           a->train_acc == b->train_acc && a->test_loss == b->test_loss &&
+           a->test_acc == b->test_acc && a->lr == b->lr && a->rmax == b->rmax && a->dmax == b->dmax;
+}
+
+static void resume_spec(brn_job_spec *s, const char *dir)
+{
+    small_spec(s);
+    s->norm = NORM_BRN;
+    s->dropout = 0.3;          /* exercises the dropout masks' randomness */
+    s->train_subset = 1024;    /* 32 steps per epoch */
+    s->test_subset = 256;
+    s->epochs = 3;
+    s->renorm_warmup = 10;
+    s->rmax_steps = 60;
+    s->dmax_steps = 40;
+    snprintf(s->checkpoint_dir, sizeof s->checkpoint_dir, "%s", dir);
+}
+
+static void test_deterministic_and_resume(void)
+{
+    char base[] = "/tmp/brn-test-train-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char a_dir[64], b_dir[64], c_dir[64], ckpt[128];
+    snprintf(a_dir, sizeof a_dir, "%s/a", base);
+    snprintf(b_dir, sizeof b_dir, "%s/b", base);
+    snprintf(c_dir, sizeof c_dir, "%s/c", base);
+    mkdir(a_dir, 0755), mkdir(b_dir, 0755), mkdir(c_dir, 0755);
+
+    brn_job_spec s;
+    record a = {0}, b = {0};
+    resume_spec(&s, a_dir);
+    CHECK_EQ_INT(run(&s, NULL, &a), 0);
+    CHECK_EQ_INT(a.n, 3);
+
+    /* the same seed and thread count give the same numbers */
+    resume_spec(&s, c_dir);
+    record c = {0};
+    CHECK_EQ_INT(run(&s, NULL, &c), 0);
+    for (int e = 0; e < 3; e++) CHECK(same_metrics(&a.m[e], &c.m[e]));
+
+    /* stopped mid-epoch twice (steps 10 and 45), resumed each time: same per-epoch numbers */
+    resume_spec(&s, b_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", b_dir, BRN_LAST_CHECKPOINT);
+    b.stop_at_step = 10;
+    CHECK_EQ_INT(run(&s, NULL, &b), BRN_STOPPED);
+    CHECK_EQ_INT(b.n, 0);
+    b.stop_at_step = 45;
+    CHECK_EQ_INT(run(&s, ckpt, &b), BRN_STOPPED);
+    CHECK_EQ_INT(b.n, 1);
+    b.stop_at_step = 0;
+    CHECK_EQ_INT(run(&s, ckpt, &b), 0);
+    CHECK_EQ_INT(b.n, 3);
+    for (int e = 0; e < 3 && e < b.n; e++) {
+        int same = same_metrics(&a.m[e], &b.m[e]);
+        if (!same)
+            fprintf(stderr, "  epoch %d: uninterrupted loss %.9g acc %.9g test %.9g | resumed %.9g %.9g %.9g\n", e + 1,
+                    a.m[e].train_loss, a.m[e].train_acc, a.m[e].test_acc, b.m[e].train_loss, b.m[e].train_acc,
+                    b.m[e].test_acc);
+        CHECK(same);
+    }
+    fprintf(stderr, "  resumed twice mid-epoch: epoch 3 train loss %.9g test acc %.4f (uninterrupted %.9g %.4f)\n",
+            b.m[2].train_loss, b.m[2].test_acc, a.m[2].train_loss, a.m[2].test_acc);
+
+    /* the checkpoint has the PyTorch names, BRN's running_std, optimizer state and metadata */
+    st_file f;
+    char err[256];
+    snprintf(ckpt, sizeof ckpt, "%s/%s", a_dir, BRN_LAST_CHECKPOINT);
+    CHECK_EQ_INT(st_read(&f, ckpt, err, sizeof err), 0);
+    const char *names[] = {"conv1.weight", "blocks.0.bn1.weight", "blocks.0.bn1.running_std", "blocks.1.shortcut.weight",
+                           "blocks.2.conv2.weight", "bn.bias", "fc.weight", "fc.bias", "optim.momentum.fc.weight"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int found = st_find(&f, names[i]) != NULL;
+        if (!found) fprintf(stderr, "  checkpoint lacks %s\n", names[i]);
+        CHECK(found);
+    }
+    CHECK(st_find(&f, "blocks.0.bn1.running_var") == NULL);
+    const st_tensor *w = st_find(&f, "conv1.weight");
+    CHECK(w && w->ndim == 4 && w->shape[0] == 16 && w->shape[1] == 3 && w->shape[2] == 3);
+    CHECK_STR_CONTAINS(st_meta(&f, "spec"), "\"norm\":\"brn\"");
+    CHECK_STR_CONTAINS(st_meta(&f, "format"), "brn-checkpoint");
+    CHECK(st_meta(&f, "input_mean") != NULL);
+    st_free(&f);
+
+    /* a checkpoint of another model is refused with a clear error */
+    brn_job_spec other;
+    resume_spec(&other, c_dir);
+    other.width = 2;
+    record o = {0};
+    brn_train_hooks h = {&o, NULL, NULL, on_epoch, NULL, NULL, NULL};
+    CHECK_EQ_INT(brn_train(&other, ckpt, &h, err, sizeof err), BRN_ECHECKPOINT);
+    CHECK_STR_CONTAINS(err, "shape");
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+static void test_bad_settings(void)
+{
+    brn_job_spec s;
+    char err[512];
+    small_spec(&s);
+    s.depth = 12;
+    CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EINVAL);
+    CHECK_STR_CONTAINS(err, "depth");
+    small_spec(&s);
+    strcpy(s.dataset, "cifar10");
+    strcpy(s.data_dir, "/nonexistent");
+    CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EDATA);
+    CHECK_STR_CONTAINS(err, "/nonexistent");
+    small_spec(&s);
+    s.norm = NORM_NONE;   /* without normalization a huge step size diverges */
+    s.lr = 500;
+    s.train_subset = 512;
+    int rc = brn_train(&s, NULL, NULL, err, sizeof err);
+    CHECK_EQ_INT(rc, BRN_ENAN);
+    CHECK_STR_CONTAINS(err, "loss");
+}
+
+int main(int argc, char **argv)
+{
+    blas_select_reexec(argv);
+    TEST(test_bad_settings);
+    TEST(test_learns_synthetic);
+    TEST(test_deterministic_and_resume);
+    TEST(test_learns_fashion_mnist);
+    return CHECK_DONE();
+}
