@@ -41,7 +41,7 @@ CUDA_SRC := $(wildcard daemon/engine/cuda/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 endif
 
-.PHONY: all test unit integration demo bench clean info
+.PHONY: all test tests unit integration demo bench clean info cuda
 all: info $(BUILD)/brnd $(BUILD)/brnctl
 
 info:
@@ -101,16 +101,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD
 
 cuda: $(CUDA_OBJ)
 
-test: all $(TEST_BIN) cuda
+# The README's test command: installs missing Debian packages, builds, runs every test.
+test:
+	@scripts/install-deps.sh packages.txt packages-test.txt
+	@$(MAKE) --no-print-directory all tests cuda
 	@BUILD=$(BUILD) tests/run.sh
+
+tests: $(TEST_BIN)
 
 unit: $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh unit
 
-demo: all
+demo:
 	@BUILD=$(BUILD) ./demo.sh
 
-bench: all
+$(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libbrn.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Engine training speed beside PyTorch's (same model, batch, threads); see bench/RESULTS.md.
+bench: $(BUILD)/bench_train
 	@BUILD=$(BUILD) bench/run.sh
 
 clean:
