@@ -25,12 +25,13 @@ void curve_label(const Brn__V1__JobCurve *c, char *out, size_t n)
     size_t o = 0;
     int r = snprintf(out, n, "#%lld", (long long)c->job_id);
     o = r > 0 ? (size_t)r : 0;
-    if (c->name && c->name[0] && o < n) {
+    int have_spec = c->spec && !ctl_spec_from_proto(&s, c->spec, err, sizeof err);
+    /* a job named after its norm ("bn") would read "#1 bn bn" */
+    if (c->name && c->name[0] && o < n && !(have_spec && !strcmp(c->name, norm_kind_name(s.norm)))) {
         r = snprintf(out + o, n - o, " %s", c->name);
         if (r > 0) o += (size_t)r;
     }
-    if (o >= n) return;
-    if (!c->spec || ctl_spec_from_proto(&s, c->spec, err, sizeof err)) return;
+    if (o >= n || !have_spec) return;
     r = snprintf(out + o, n - o, " %s WRN-%d-%d bs=%d", norm_kind_name(s.norm), s.depth, s.width, s.batch_size);
     if (r > 0) o += (size_t)r;
     if (o >= n) return;
