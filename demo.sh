@@ -17,25 +17,8 @@ WIDTH=${DEMO_WIDTH:-1}
 
 say() { printf '\n== %s\n' "$*"; }
 
-# ---- Debian packages -------------------------------------------------------------
-missing=()
-while read -r pkg; do
-    pkg=${pkg%%#*}
-    pkg=$(echo "$pkg" | tr -d '[:space:]')
-    [ -n "$pkg" ] || continue
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done < packages.txt
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing missing Debian packages: ${missing[*]}"
-    if [ "$(id -u)" -eq 0 ]; then
-        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    elif command -v sudo >/dev/null; then
-        sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    else
-        echo "demo: please install: ${missing[*]}" >&2
-        exit 69
-    fi
-fi
+# ---- Debian packages (the shared installer: only what is missing) -------------------
+scripts/install-deps.sh packages.txt
 
 # ---- build -------------------------------------------------------------------------
 say "building"
