@@ -8,7 +8,7 @@ brn_setup
 start_daemon
 
 JOB=(--dataset synthetic --depth 10 --width 1 --train-subset 1024 --test-subset 128 --batch-size 32 --threads 1
-     --epochs 3 --seed 7)
+     --epochs 3 --seed 7 --device cpu)  # the CPU run is the one defined to repeat exactly
 curve_of() { "$BRNCTL" curves "$1" --json > "$2" || fail "curves $1"; }
 
 note "reference: an uninterrupted run"
