@@ -5,15 +5,13 @@
 # daemon uses a GPU when it has one), writes compare.svg, prints the curves, stops brnd.
 #
 # Environment: DEMO_OUT (default build/demo) receives compare.svg and curves.csv;
-# DEMO_EPOCHS, DEMO_TRAIN (train subset), DEMO_TEST (test subset), DEMO_WIDTH adjust the size.
+# DEMO_EPOCHS, DEMO_TRAIN (train subset, 0 = all), DEMO_TEST, DEMO_DEPTH, DEMO_WIDTH set the
+# size (CPU default: WRN-10-1, 5000/1000 examples, 3 epochs; with a CUDA device: WRN-16-4 on
+# the whole set, 10 epochs).
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD=${BUILD:-build}
 OUT=${DEMO_OUT:-$BUILD/demo}
-EPOCHS=${DEMO_EPOCHS:-3}
-TRAIN=${DEMO_TRAIN:-5000}
-TEST=${DEMO_TEST:-1000}
-WIDTH=${DEMO_WIDTH:-1}
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -59,19 +57,32 @@ if ! "$BRNCTL" info --json | /usr/bin/python3 -c "import json,sys; sys.exit('fas
     DATASET=synthetic
 fi
 
+if "$BRNCTL" info --json | /usr/bin/python3 -c "import json,sys; sys.exit(not any(d['kind'] == 'cuda' for d in json.load(sys.stdin)['devices']))"; then
+    SIZE=(10 0 0 16 4)   # epochs, train, test (0 = all), depth, width: full size on a GPU
+else
+    SIZE=(3 5000 1000 10 1)
+fi
+EPOCHS=${DEMO_EPOCHS:-${SIZE[0]}}
+TRAIN=${DEMO_TRAIN:-${SIZE[1]}}
+TEST=${DEMO_TEST:-${SIZE[2]}}
+DEPTH=${DEMO_DEPTH:-${SIZE[3]}}
+WIDTH=${DEMO_WIDTH:-${SIZE[4]}}
+N_TRAIN=$TRAIN
+[ "$N_TRAIN" -gt 0 ] || N_TRAIN=60000   # Fashion-MNIST's training set
+
 # Microbatches of 4 examples are where BN's batch statistics hurt and BRN is meant to help
 # (Ioffe 2017, section 4.3). The paper's schedule (5k steps of BN, then r_max/d_max ramped
-# up over 40k/25k steps, moving averages with momentum 0.01) is scaled to this ~250-step
-# run: momentum 0.1 so the averages converge in ~30 steps, plain BN for the first ~17% of
-# the steps (the averages must be right before r and d use them), d_max reached at 50%,
-# r_max at 70%.
+# up over 40k/25k steps, moving averages with momentum 0.01) is scaled to this run (~250
+# steps on the CPU): momentum 0.1 so the averages converge in ~30 steps, plain BN for the
+# first ~17% of the steps (the averages must be right before r and d use them), d_max
+# reached at 50%, r_max at 70%.
 BATCH=64
-STEPS=$(( TRAIN / BATCH * EPOCHS ))
-COMMON=(--dataset "$DATASET" --depth 10 --width "$WIDTH" --train-subset "$TRAIN" --test-subset "$TEST"
+STEPS=$(( N_TRAIN / BATCH * EPOCHS ))
+COMMON=(--dataset "$DATASET" --depth "$DEPTH" --width "$WIDTH" --train-subset "$TRAIN" --test-subset "$TEST"
         --epochs "$EPOCHS" --batch-size "$BATCH" --microbatch 4 --norm-momentum 0.1 --lr 0.1 --seed 1)
 RENORM=(--rmax 3 --dmax 5 --renorm-warmup $(( STEPS * 17 / 100 )) --dmax-steps $(( STEPS / 2 ))
         --rmax-steps $(( STEPS * 7 / 10 )))
-say "training WRN-10-$WIDTH with BN, then with BRN ($DATASET, $TRAIN examples, $EPOCHS epochs)"
+say "training WRN-$DEPTH-$WIDTH with BN, then with BRN ($DATASET, $N_TRAIN examples, $EPOCHS epochs)"
 BN=$("$BRNCTL" submit "${COMMON[@]}" --norm bn --name bn --json | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
 BRN=$("$BRNCTL" submit "${COMMON[@]}" --norm brn "${RENORM[@]}" --name brn --json |
       /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
@@ -81,7 +92,7 @@ rc=0
 
 say "results"
 mkdir -p "$OUT"
-"$BRNCTL" compare "$BN" "$BRN" --svg "$OUT/compare.svg" --title "BN vs BRN, WRN-10-$WIDTH, $DATASET ($TRAIN examples), microbatch 4"
+"$BRNCTL" compare "$BN" "$BRN" --svg "$OUT/compare.svg" --title "BN vs BRN, WRN-$DEPTH-$WIDTH, $DATASET ($N_TRAIN examples), microbatch 4"
 "$BRNCTL" curves "$BN" "$BRN" --csv > "$OUT/curves.csv"
 echo
 "$BRNCTL" curves "$BN" "$BRN"

@@ -144,17 +144,14 @@ int cmd_list(cli *c, int argc, char **argv)
         }
         Brn__V1__ListJobsResponse *r = (Brn__V1__ListJobsResponse *)resp;
         ProtobufCMessage **np = realloc(pages, (n_pages + 1) * sizeof *np);
-        Brn__V1__Job **nj = realloc(jobs, (n_jobs + r->n_jobs + 1) * sizeof *nj);
+        if (np) pages = np;
+        Brn__V1__Job **nj = np ? realloc(jobs, (n_jobs + r->n_jobs + 1) * sizeof *nj) : NULL;
+        if (nj) jobs = nj;
         if (!np || !nj) {
-            free(np ? np : pages);
-            pages = NULL;
-            jobs = nj ? nj : jobs;
             protobuf_c_message_free_unpacked(resp, NULL);
             rc = EX_OSERR;
             break;
         }
-        pages = np;
-        jobs = nj;
         pages[n_pages++] = resp;
         for (size_t k = 0; k < r->n_jobs && (long)n_jobs < limit; k++) jobs[n_jobs++] = r->jobs[k];
         free(token);
