@@ -1,7 +1,9 @@
 /* Generic protobuf-c -> JSON by descriptor (see pb_json.h). */
 #include "pb_json.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *pb_enum_short_name(const ProtobufCEnumDescriptor *d, int value)
@@ -30,8 +32,13 @@ static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)
         return json_integer(*(const uint32_t *)p);
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
         return json_integer(*(const int64_t *)p);
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-        return json_integer((json_int_t)*(const uint64_t *)p);
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: {
+        uint64_t v = *(const uint64_t *)p;
+        if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
+        char buf[32]; /* beyond JSON integers' signed range: exact as text */
+        snprintf(buf, sizeof buf, "%" PRIu64, v);
+        return json_string(buf);
+    }
     case PROTOBUF_C_TYPE_DOUBLE: return json_real(*(const double *)p);
     case PROTOBUF_C_TYPE_FLOAT: return json_real(*(const float *)p);
     case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);

@@ -183,14 +183,15 @@ class Client:
     def wait(self, job_id, on_event=None, timeout=24 * 3600.0):
         """Follows the job to its terminal state; returns the final Job."""
         last = None
+        # Read to the stream's end: a finished job's stored epochs follow its final state.
         for ev in self.watch(job_id, timeout):
             if on_event:
                 on_event(ev)
             if ev.WhichOneof("event") == "job":
                 last = ev.job
-                if pb.JobState.Name(last.state) in TERMINAL:
-                    break
-        return last if last is not None else self.get_job(job_id)
+        if last is None or pb.JobState.Name(last.state) not in TERMINAL:
+            last = self.get_job(job_id)
+        return last
 
     def curves(self, job_ids):
         return list(self._call(self.stub.GetMetrics, pb.GetMetricsRequest(job_ids=list(job_ids))).curves)

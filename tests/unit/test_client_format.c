@@ -40,6 +40,16 @@ static void test_pb_json(void)
     CHECK(json_object_get(spec, "depth") == NULL); /* unset oneof: absent */
     CHECK(json_is_array(json_object_get(spec, "milestones")));
     json_decref(o);
+    s.seed_opt_case = BRN__V1__JOB_SPEC__SEED_OPT_SEED;
+    s.seed = 18446744073709551615ull; /* past JSON's signed integers: kept exact as text */
+    o = pb_to_json(&s.base);
+    CHECK(json_is_string(json_object_get(o, "seed")));
+    CHECK(!strcmp(json_string_value(json_object_get(o, "seed")), "18446744073709551615"));
+    json_decref(o);
+    s.seed = 7;
+    o = pb_to_json(&s.base);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "seed")), 7);
+    json_decref(o);
 }
 
 static void test_states(void)
