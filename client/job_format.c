@@ -156,7 +156,7 @@ void jobfmt_progress_bar(char *out, size_t n, const Brn__V1__Progress *p, int to
     if (frac < 0) frac = 0;
     if (width < 40) width = 40;
     /* A fixed bar length (not one that follows the text's) keeps the bar from jittering. */
-    int bar = width >= 100 ? 30 : width >= 80 ? 12 : 0;
+    int bar = width >= 99 ? 30 : width >= 79 ? 12 : 0; /* 100 or 80 columns less the cursor's */
     if (bar == 0 || (int)strlen(info) + bar + 7 > width) {
         snprintf(out, n, "%3.0f%%%s", frac * 100, info);
         if (strlen(out) > (size_t)width && (size_t)width < n) out[width] = 0;
