@@ -55,18 +55,20 @@ int cmd_submit(cli *c, int argc, char **argv)
     for (int k = 0; k < n_rest; k++) {
         int i = rest[k], grc;
         const char *a = argv[i], *v;
-        if (cli_global_opt(c, argc, argv, &i, &grc)) {
+        /* An option's value is the next token only if the spec parser left it too. */
+        int lim = k + 1 < n_rest && rest[k + 1] == i + 1 ? argc : i + 1;
+        if (cli_global_opt(c, lim, argv, &i, &grc)) {
             if (grc) {
                 rc = grc;
                 goto out;
             }
         } else if (!strcmp(a, "--wait")) {
             wait = 1;
-        } else if ((v = own_value(argc, argv, &i, "--name"))) {
+        } else if ((v = own_value(lim, argv, &i, "--name"))) {
             name = v;
-        } else if ((v = own_value(argc, argv, &i, "--idempotency-key"))) {
+        } else if ((v = own_value(lim, argv, &i, "--idempotency-key"))) {
             key = v;
-        } else if ((v = own_value(argc, argv, &i, "--priority"))) {
+        } else if ((v = own_value(lim, argv, &i, "--priority"))) {
             char *end;
             priority = strtol(v, &end, 10);
             if (end == v || *end || priority < -1000 || priority > 1000) {
