@@ -4,6 +4,7 @@
  * changes and epoch lines are printed (logs stay short). With --json every event is one
  * JSON line. If the daemon restarts mid-job the stream is reopened; the server replays
  * stored epochs, which are printed once. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -27,11 +28,26 @@ typedef struct watch_state {
     char final_line[768];
 } watch_state;
 
+/* Set while a progress bar is on screen, so Ctrl-C leaves the shell prompt on a clean line. */
+static volatile sig_atomic_t bar_on_screen;
+
+static void on_interrupt(int sig)
+{
+    if (bar_on_screen) {
+        static const char nl[] = "\n";
+        ssize_t r = write(STDOUT_FILENO, nl, 1);
+        (void)r;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static void clear_bar(watch_state *w)
 {
     if (w->bar_shown) {
         fputs("\r\033[K", stdout);
         w->bar_shown = 0;
+        bar_on_screen = 0;
     }
 }
 
@@ -92,6 +108,7 @@ static int on_event(const ProtobufCMessage *m, void *user)
             jobfmt_progress_bar(line, sizeof line, e->progress, w->total_epochs, w->width - 1);
             printf("\r\033[K%s", line);
             w->bar_shown = 1;
+            bar_on_screen = 1;
             break;
         default:
             break;
@@ -123,6 +140,7 @@ int cli_watch_job(cli *c, int64_t id)
     w.json = c->json;
     w.tty = !c->json && isatty(STDOUT_FILENO);
     w.width = terminal_width();
+    if (w.tty) signal(SIGINT, on_interrupt);
     w.last_state = -1;
     Brn__V1__WatchJobRequest req = BRN__V1__WATCH_JOB_REQUEST__INIT;
     req.id = id;
