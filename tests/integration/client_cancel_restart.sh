@@ -17,7 +17,7 @@ wait_for 20 is_running_with_epoch "$LONG"
 [ "$(job_field "$QUEUED" state)" = QUEUED ] || fail "second job should wait for the first"
 if command -v script >/dev/null; then
     note "watch on a terminal draws a progress bar in place"
-    timeout 3 script -q -c "$BRNCTL watch $LONG" /dev/null > "$TMP/tty.out" 2>&1 || true
+    timeout 4 script -q -c "$BRNCTL watch $LONG" /dev/null > "$TMP/tty.out" 2>&1 || true
     grep -qE $'\r\e\\[K(\\[[#.]+\\] )? *[0-9]+% epoch [0-9]+/200 batch' "$TMP/tty.out" ||
         fail "no progress bar on a terminal: $(head -c 400 "$TMP/tty.out" | cat -A)"
 fi

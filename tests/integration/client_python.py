@@ -125,7 +125,7 @@ def test_unknown_methods(c):
         call = c.channel.unary_unary(method, **ident)
         code, details, took = code_of(lambda: call(b"", timeout=10, metadata=c.metadata))
         check(code == grpc.StatusCode.UNIMPLEMENTED, "%s: %s %s" % (method, code, details))
-        check(took < 2.0, "%s took %.1fs: UNIMPLEMENTED must come at once" % (method, took))
+        check(took < 3.0, "%s took %.1fs: UNIMPLEMENTED must come at once" % (method, took))
 
 
 def test_malformed(c):
@@ -138,7 +138,7 @@ def test_malformed(c):
             code, details, took = code_of(lambda: call(p, timeout=10, metadata=c.metadata))
             check(code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.OK),
                   "%s with %r: %s %s" % (method, p[:8], code, details))
-            check(took < 2.0, "%s with malformed bytes took %.1fs" % (method, took))
+            check(took < 3.0, "%s with malformed bytes took %.1fs" % (method, took))
     stream = c.channel.unary_stream("/brn.v1.Trainer/WatchJob", **ident)
     code, details, took = code_of(lambda: list(stream(b"\xff\xff", timeout=10, metadata=c.metadata)))
     check(code == grpc.StatusCode.INVALID_ARGUMENT, "WatchJob malformed: %s %s" % (code, details))
