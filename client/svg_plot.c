@@ -7,7 +7,7 @@
 /* Geometry in px: two panels of PANEL_W x PANEL_H with room for the axis labels. */
 enum { FIG_W = 1000, MARGIN_L = 70, PANEL_GAP = 90, MARGIN_R = 30, TITLE_H = 50,
        PANEL_H = 300, AXIS_H = 50, LEGEND_ROW = 20, LEGEND_PAD = 16, MAX_TICKS = 7,
-       MAX_LABEL = 110 };
+       MAX_LABEL = 110, MAX_MARKERS = 40 };
 #define PANEL_W ((FIG_W - MARGIN_L - PANEL_GAP - MARGIN_R) / 2)
 
 /* Distinct colours for up to ten jobs, then they repeat. */
@@ -136,7 +136,8 @@ static void draw_line(FILE *out, const panel *p, const plot_series *s, int which
         pen = 1;
     }
     fprintf(out, "\"/>\n");
-    for (int i = 0; i < s->n; i++) {
+    /* Markers show single epochs on short runs; on long ones they would only clutter. */
+    for (int i = 0; i < s->n && s->n <= MAX_MARKERS; i++) {
         double v = metric(&s->pts[i], which);
         if (!isfinite(v) || !isfinite(s->pts[i].x)) continue;
         fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
