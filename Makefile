@@ -17,7 +17,7 @@ CUDA_HOME ?= /usr/local/cuda
 ENGINE_SRC := $(wildcard daemon/engine/*.c daemon/engine/cpu/*.c daemon/engine/data/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 # The CPU layers are also built in double precision for finite-difference gradient tests.
-REAL_SRC := daemon/engine/cpu/conv.c daemon/engine/cpu/norm.c daemon/engine/cpu/basic.c
+REAL_SRC := daemon/engine/cpu/conv.c daemon/engine/cpu/norm.c daemon/engine/cpu/basic.c daemon/engine/cpu/winograd.c
 LAYERS_F64_OBJ := $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
 
 SVC_SRC := $(wildcard daemon/rpc/*.c daemon/service/*.c daemon/scheduler/*.c daemon/store/*.c)

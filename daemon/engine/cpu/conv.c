@@ -1,4 +1,5 @@
-/* Convolution without bias as im2col + GEMM, parallel over chunks of images.
+/* Convolution without bias: 3x3 stride-1 layers by Winograd (winograd.c), the others as
+ * im2col + GEMM, parallel over chunks of images.
  * Each thread lowers its own chunk into its slice of scratch and calls a single-threaded
  * GEMM; weight gradients are summed per thread and reduced in thread order, so results
  * are the same for the same thread count. */
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "real.h"
+#include "winograd.h"
 
 /* col[(c*K + kh)*K + kw][j*OHW + oh*OW + ow] = x[c][n0+j][oh*S - P + kh][ow*S - P + kw] */
 static void im2col(real *col, const real *x, const brn_conv_shape *s, int n0, int nc)
@@ -73,6 +75,10 @@ static int is_pointwise(const brn_conv_shape *s) { return s->k == 1 && s->stride
 
 void FN(conv_forward)(real *y, const real *x, const real *w, const brn_conv_shape *s, real *scratch)
 {
+    if (wino_applies(s)) {
+        FN(wino_conv_forward)(y, x, w, s, scratch);
+        return;
+    }
     const int KK = s->cin * s->k * s->k, O = s->cout, nc = conv_chunk_images(s);
     const size_t OHW = (size_t)s->oh * s->ow, NOHW = (size_t)s->n * OHW, HW = (size_t)s->h * s->w;
     const int chunks = (s->n + nc - 1) / nc, T = layers_threads();
@@ -93,16 +99,16 @@ void FN(conv_forward)(real *y, const real *x, const real *w, const brn_conv_shap
     }
 }
 
-void FN(conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
-                       const brn_conv_shape *s, int accumulate_dx, real *scratch, real *dw_scratch)
+/* dw_scratch's thread slices += this thread's chunks' dL/dw; dx = (or +=) dL/dx */
+static void lowered_backward(real *dx, const real *dy, const real *x, const real *w, const brn_conv_shape *s,
+                             int accumulate_dx, real *scratch, real *dw_scratch)
 {
     const int KK = s->cin * s->k * s->k, O = s->cout, nc = conv_chunk_images(s);
     const size_t OHW = (size_t)s->oh * s->ow, NOHW = (size_t)s->n * OHW, HW = (size_t)s->h * s->w;
     const size_t NHW = (size_t)s->n * HW, wsize = (size_t)O * KK;
-    const int chunks = (s->n + nc - 1) / nc, T = layers_threads();
+    const int chunks = (s->n + nc - 1) / nc;
     const size_t per_thread = conv_scratch_size(s);
-    memset(dw_scratch, 0, sizeof(real) * wsize * T);
-#pragma omp parallel for schedule(static) num_threads(T)
+#pragma omp parallel for schedule(static) num_threads(layers_threads())
     for (int ch = 0; ch < chunks; ch++) {
         int tid = omp_get_thread_num();
         int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
@@ -127,6 +133,18 @@ void FN(conv_backward)(real *dx, real *dw, const real *dy, const real *x, const 
             for (int c = 0; c < s->cin; c++) memset(dx + c * NHW + n0 * HW, 0, sizeof(real) * cnt * HW);
         col2im(dx, dcol, s, n0, cnt);
     }
+}
+
+void FN(conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
+                       const brn_conv_shape *s, int accumulate_dx, real *scratch, real *dw_scratch)
+{
+    const size_t wsize = (size_t)s->cout * s->cin * s->k * s->k;
+    const int T = layers_threads();
+    memset(dw_scratch, 0, sizeof(real) * wsize * T);
+    if (wino_applies(s))
+        FN(wino_conv_backward)(dx, dw_scratch, dy, x, w, s, accumulate_dx, scratch);
+    else
+        lowered_backward(dx, dy, x, w, s, accumulate_dx, scratch, dw_scratch);
 #pragma omp parallel for schedule(static) num_threads(T)
     for (size_t i = 0; i < wsize; i++) {
         real acc = 0;

@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include "layers.h"
+#include "winograd.h"
 
 static int g_threads = 1;
 
@@ -37,6 +38,31 @@ int conv_chunk_images(const brn_conv_shape *s)
 
 size_t conv_scratch_size(const brn_conv_shape *s)
 {
+    /* the shared part is counted once per thread: callers multiply by the thread count */
+    if (wino_applies(s)) return wino_shared_size(s) + wino_thread_size(s);
     /* the lowered input and its gradient */
     return 2 * (size_t)s->cin * s->k * s->k * conv_chunk_images(s) * s->oh * s->ow;
+}
+
+int wino_applies(const brn_conv_shape *s) { return s->k == 3 && s->stride == 1 && s->pad == 1; }
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Enough tiles per chunk for GEMMs that run near the BLAS kernel's peak. */
+int wino_chunk_images(const brn_conv_shape *s)
+{
+    const int target = 512;   /* 256 to 1024 measured the same */
+    int per_img = ((s->h + 1) / 2) * ((s->w + 1) / 2);
+    int nc = per_img >= target ? 1 : target / per_img;
+    return nc < s->n ? nc : s->n;
+}
+
+size_t wino_shared_size(const brn_conv_shape *s) { return round16((size_t)16 * s->cout * s->cin); }
+
+size_t wino_thread_size(const brn_conv_shape *s)
+{
+    const int th = (s->h + 1) / 2, tw = (s->w + 1) / 2;
+    const size_t tiles = (size_t)wino_chunk_images(s) * th * tw + WINO_SLACK;
+    const size_t pad = (size_t)(2 * th + 2) * (2 * tw + 2);
+    return round16(16 * tiles * (s->cin + s->cout) + (size_t)16 * s->cout * s->cin + pad);
 }
