@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -105,7 +107,8 @@ static int load_config(serve_opts *o, const char *path)
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j) {
-        fprintf(stderr, "brnd: config %s:%d: %s\n", path, je.line, je.text);
+        if (je.line > 0) fprintf(stderr, "brnd: config %s:%d: %s\n", path, je.line, je.text);
+        else fprintf(stderr, "brnd: config %s: %s\n", path, je.text);
         return access(path, R_OK) ? EX_NOINPUT : EX_CONFIG;
     }
     int rc = 0;
@@ -115,9 +118,16 @@ static int load_config(serve_opts *o, const char *path)
         fprintf(stderr, "brnd: config %s: not a JSON object\n", path);
         rc = EX_CONFIG;
     }
+    static const char *const KEYS[] = {"state_dir", "data_dir", "listen", "token_file",
+                                       "tls_cert", "tls_key", "log_level"};
     json_object_foreach(j, key, v) {
         if (rc) break;
-        if (!strcmp(key, "listen") && json_is_array(v)) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++) known |= !strcmp(key, KEYS[k]);
+        if (!known) {
+            fprintf(stderr, "brnd: config %s: unknown key '%s'\n", path, key);
+            rc = EX_CONFIG;
+        } else if (!strcmp(key, "listen") && json_is_array(v)) {
             size_t i;
             json_t *x;
             json_array_foreach(v, i, x) {
@@ -221,6 +231,26 @@ static int prepare_state_dir(const char *dir)
 fail:
     fprintf(stderr, "brnd: state directory %s: %s\n", dir, strerror(errno));
     return EX_CANTCREAT;
+}
+
+/* One daemon per state directory: a second one would share the database and the jobs'
+ * checkpoints. The lock lives as long as the returned descriptor (the process). */
+static int lock_state_dir(const char *dir, int *fd_out)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/brnd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "brnd: %s: %s\n", path, strerror(errno));
+        return EX_CANTCREAT;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        fprintf(stderr, "brnd: state directory %s is in use by another brnd\n", dir);
+        close(fd);
+        return EX_CANTCREAT;
+    }
+    *fd_out = fd;
+    return 0;
 }
 
 /* Read a small file whole (tokens, PEM files). Returns NULL with a message. */
@@ -329,6 +359,7 @@ int serve_main(int argc, char **argv)
     int help = 0, rc = parse_options(&o, argc, argv, &help), exit_code = EX_SOFTWARE;
     char err[1024], path[PATH_MAX + 32];
     char *token = NULL, *cert = NULL, *key = NULL;
+    int lock_fd = -1;
     serve_ctx x;
     memset(&x, 0, sizeof x);
     if (help) {
@@ -348,7 +379,8 @@ int serve_main(int argc, char **argv)
         exit_code = EX_USAGE;
         goto out_opts;
     }
-    if ((exit_code = prepare_state_dir(o.state_dir))) goto out_opts;
+    if ((exit_code = prepare_state_dir(o.state_dir)) || (exit_code = lock_state_dir(o.state_dir, &lock_fd)))
+        goto out_opts;
     exit_code = EX_SOFTWARE;
     if (o.n_listen == 0) {
         snprintf(path, sizeof path, "unix:%s/brnd.sock", o.state_dir);
@@ -444,6 +476,7 @@ out_err_store:
 out_loop:
     uv_loop_close(&x.loop);
 out_opts:
+    if (lock_fd >= 0) close(lock_fd);
     free(token);
     free(cert);
     free(key);
