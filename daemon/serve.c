@@ -330,6 +330,7 @@ static void on_sched_stopped(void *user)
 {
     serve_ctx *x = user;
     LOG_INFO("workers idle; stopping the gRPC server");
+    service_end_watches(x->svc, "brnd is stopping; running jobs resume when it starts again");
     rpc_server_shutdown(x->rpc, on_rpc_stopped, x);
 }
 

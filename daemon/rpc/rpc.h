@@ -57,8 +57,9 @@ int rpc_server_start(brn_rpc_server *s, char *err, size_t errlen);
 /* The bound addresses, comma-separated, with real ports ("unix:/x/brnd.sock, 127.0.0.1:4711"). */
 const char *rpc_server_addresses(const brn_rpc_server *s);
 
-/* Stop: no new calls, cancel the running ones, drain the queue; done(user) runs on the
- * loop when the server, its queue and its thread are gone. Then call rpc_server_free. */
+/* Stop: no new calls; calls still open after a short grace period are cancelled; drain
+ * the queue; done(user) runs on the loop when the server, its queue and its thread are
+ * gone. Then call rpc_server_free. */
 void rpc_server_shutdown(brn_rpc_server *s, void (*done)(void *user), void *user);
 
 /* Free the server (after shutdown's done, or if it was never started); calls grpc_shutdown. */

@@ -77,6 +77,7 @@ struct brn_rpc_server {
 
     int grpc_inited, started, shutting_down, free_pending;
     rpc_tag tag_shutdown;
+    uv_timer_t grace;             /* shutdown: cancel the calls left after it */
     void (*shutdown_done)(void *user);
     void *shutdown_user;
     long live_calls;

@@ -10,6 +10,7 @@
 
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #include "errors.h"
@@ -19,7 +20,18 @@
  * connecting at once) are matched without waiting for a loop round trip each. */
 #define RPC_ARMED_PER_METHOD 8
 
+/* Calls still running this long after shutdown began are cancelled: enough for streams
+ * that were just finished to flush their status, short enough not to delay a stop. */
+#define RPC_SHUTDOWN_GRACE_MS 1000
+
 static char *dup_or_null(const char *s) { return s && s[0] ? strdup(s) : NULL; }
+
+/* gRPC's own log lines go through ours: one format, one level filter. The failures
+ * that matter are reported by us as well, so gRPC's errors are only warnings here. */
+static void grpc_log_hook(gpr_log_func_args *a)
+{
+    brnd_log(a->severity == GPR_LOG_SEVERITY_ERROR ? BRN_LOG_WARN : BRN_LOG_DEBUG, "grpc: %s", a->message);
+}
 
 int rpc_server_create(uv_loop_t *loop, const rpc_config *cfg, const rpc_method *methods, int n_methods,
                       brn_rpc_server **out, char *err, size_t errlen)
@@ -45,6 +57,7 @@ int rpc_server_create(uv_loop_t *loop, const rpc_config *cfg, const rpc_method *
     s->token = dup_or_null(cfg->token);
     s->tls_cert = dup_or_null(cfg->tls_cert_pem);
     s->tls_key = dup_or_null(cfg->tls_key_pem);
+    gpr_set_log_function(grpc_log_hook);
     grpc_init();
     s->grpc_inited = 1;
     *out = s;
@@ -239,9 +252,17 @@ static void server_finish_shutdown(brn_rpc_server *s)
     uv_close((uv_handle_t *)&s->async, on_async_closed);
 }
 
+static void on_grace_over(uv_timer_t *t)
+{
+    brn_rpc_server *s = t->data;
+    if (s->server) grpc_server_cancel_all_calls(s->server);
+}
+
 static void on_server_shutdown(rpc_tag *t, int ok)
 {
     brn_rpc_server *s = container_of(t, brn_rpc_server, tag_shutdown);
+    uv_timer_stop(&s->grace);
+    uv_close((uv_handle_t *)&s->grace, NULL);
     grpc_server_destroy(s->server);
     s->server = NULL;
     grpc_completion_queue_shutdown(s->cq);
@@ -259,7 +280,10 @@ void rpc_server_shutdown(brn_rpc_server *s, void (*done)(void *user), void *user
     }
     s->tag_shutdown.fn = on_server_shutdown;
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->tag_shutdown);
-    grpc_server_cancel_all_calls(s->server);
+    /* the tag only comes once every call is done: cancel the rest after a grace period */
+    uv_timer_init(s->loop, &s->grace);
+    s->grace.data = s;
+    uv_timer_start(&s->grace, on_grace_over, RPC_SHUTDOWN_GRACE_MS, 0);
 }
 
 void rpc_server_free(brn_rpc_server *s)

@@ -24,6 +24,10 @@ const rpc_method *service_methods(brn_service *svc, int *n);
 /* Health answers NOT_SERVING from now on. */
 void service_set_shutting_down(brn_service *svc);
 
+/* End every WatchJob stream with UNAVAILABLE and this message (before a shutdown), so
+ * clients learn why rather than seeing a cancelled call. */
+void service_end_watches(brn_service *svc, const char *why);
+
 /* The number of open WatchJob streams. */
 int service_watcher_count(const brn_service *svc);
 

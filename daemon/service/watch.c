@@ -25,6 +25,13 @@ void svc_watchers_free(brn_service *svc)
     }
 }
 
+void service_end_watches(brn_service *svc, const char *why)
+{
+    /* on_done runs later, from the status batch's completion: the list stays intact here */
+    for (svc_watcher *w = svc->watchers.next; w != &svc->watchers; w = w->next)
+        rpc_call_finish(w->call, GRPC_STATUS_UNAVAILABLE, why);
+}
+
 static int send_event(brn_rpc_call *call, Brn__V1__WatchEvent *ev, int droppable)
 {
     return rpc_call_send(call, &ev->base, droppable);

@@ -215,9 +215,25 @@ def test_shutdown_resume(state):
     deadline = time.time() + 60
     while time.time() < deadline and c.get_job(job.id).epoch < 2:
         time.sleep(0.05)
-    c.close()
+    watch_end = []
+
+    def watch():
+        try:
+            for _ in c.watch(job.id, timeout=60):
+                pass
+            watch_end.append((grpc.StatusCode.OK, ""))
+        except grpc.RpcError as e:
+            watch_end.append((e.code(), e.details() or ""))
+
+    t = threading.Thread(target=watch)
+    t.start()
+    time.sleep(0.3)
     rc = d.stop()
+    t.join(30)
+    c.close()
     check(rc == 0, "SIGTERM with a running job: exit 0 (%s)" % rc)
+    check(watch_end and watch_end[0][0] == grpc.StatusCode.UNAVAILABLE and "stopping" in watch_end[0][1],
+          "an open WatchJob ends with UNAVAILABLE saying why (%s)" % watch_end)
     check(os.path.exists(os.path.join(state, "jobs", str(job.id), "last.safetensors")), "a checkpoint was written")
     d = Daemon(state)
     c = brn_client.Client(d.addr())
