@@ -12,12 +12,29 @@
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
-/* Printable UTF-8 text: no control characters (names end up in tables and logs). */
-static int text_ok(const char *s)
+/* Valid UTF-8 (protobuf-c does not check, and a client library that does would fail to
+ * parse every later ListJobs) without control characters (names go to tables and logs).
+ * Returns NULL, or what is wrong. */
+static const char *text_problem(const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return 0;
-    return 1;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (more < 0 || (c >= 0xc0 && c < 0xc2) || c > 0xf4) return "is not valid UTF-8";
+        if (more == 0 && (c < 0x20 || c == 0x7f)) return "contains control characters";
+        unsigned cp = more ? c & (0x3f >> more) : c;
+        for (int i = 1; i <= more; i++) {
+            if ((p[i] & 0xc0) != 0x80) return "is not valid UTF-8";
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return "is not valid UTF-8";
+        p += more + 1;
+    }
+    return NULL;
 }
 
 int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, char *err, size_t errlen)
@@ -29,13 +46,14 @@ int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, ch
         return -1;
     }
     const char *name = req->name ? req->name : "";
-    if (strlen(name) > SVC_NAME_MAX) FAIL("name: longer than %d characters", SVC_NAME_MAX);
-    if (!text_ok(name)) FAIL("name: contains control characters");
+    const char *why;
+    if (strlen(name) > SVC_NAME_MAX) FAIL("name: longer than %d bytes", SVC_NAME_MAX);
+    if ((why = text_problem(name))) FAIL("name: %s", why);
     if (req->priority < SVC_PRIORITY_MIN || req->priority > SVC_PRIORITY_MAX)
         FAIL("priority: %d is not in %d..%d", req->priority, SVC_PRIORITY_MIN, SVC_PRIORITY_MAX);
     const char *key = req->idempotency_key ? req->idempotency_key : "";
-    if (strlen(key) > SVC_KEY_MAX) FAIL("idempotency_key: longer than %d characters", SVC_KEY_MAX);
-    if (!text_ok(key)) FAIL("idempotency_key: contains control characters");
+    if (strlen(key) > SVC_KEY_MAX) FAIL("idempotency_key: longer than %d bytes", SVC_KEY_MAX);
+    if ((why = text_problem(key))) FAIL("idempotency_key: %s", why);
     return 0;
 }
 

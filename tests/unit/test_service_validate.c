@@ -54,10 +54,19 @@ static void test_submit_messages(void)
     name[65] = 0;
     req.name = name;
     CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
-    CHECK_STR_CONTAINS(err, "name: longer than 64");
+    CHECK_STR_CONTAINS(err, "name: longer than 64 bytes");
     req.name = "bad\nname";
     CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "name: contains control characters");
+    req.name = "bad \xff name";
+    CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
+    CHECK_STR_CONTAINS(err, "name: is not valid UTF-8");
+    req.name = "\xc0\xaf"; /* overlong '/' */
+    CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
+    req.name = "\xed\xa0\x80"; /* a surrogate */
+    CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
+    req.name = "r\xc3\xa9sum\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x9a\x80";
+    CHECK_EQ_INT(submit(&req, err, sizeof err), 0);
     req.name = "ok name";
 
     char key[200];
@@ -65,7 +74,7 @@ static void test_submit_messages(void)
     key[129] = 0;
     req.idempotency_key = key;
     CHECK_EQ_INT(submit(&req, err, sizeof err), -1);
-    CHECK_STR_CONTAINS(err, "idempotency_key: longer than 128");
+    CHECK_STR_CONTAINS(err, "idempotency_key: longer than 128 bytes");
 }
 
 static void test_list_and_ids(void)
