@@ -182,6 +182,25 @@ def test_job(c):
     return job.id
 
 
+def test_failure_and_priority(c):
+    nan = c.submit(name="nan", **dict(TINY, lr=999, norm="none", lr_schedule="constant", momentum=0.99,
+                                       weight_decay=0.9))
+    j = wait_state(c, nan.id, (S.JOB_STATE_FAILED, S.JOB_STATE_SUCCEEDED), 60)
+    check(j.state == S.JOB_STATE_FAILED and j.error == "nan_loss" and "NaN" in j.reason,
+          "a diverging job FAILED with nan_loss (%s %r)" % (j.error, j.reason))
+    check(c.health() == "SERVING", "the daemon survives a failed job")
+    blocker = c.submit(name="blocker", **LONG)
+    wait_state(c, blocker.id, (S.JOB_STATE_RUNNING,))
+    low = c.submit(name="low", priority=-5, **TINY)
+    mid = c.submit(name="mid", **TINY)
+    high = c.submit(name="high", priority=7, **TINY)
+    c.cancel(blocker.id)
+    for j in (low, mid, high):
+        wait_state(c, j.id, (S.JOB_STATE_SUCCEEDED,), 60)
+    started = [c.get_job(j.id).started_ms for j in (high, mid, low)]
+    check(started == sorted(started) and 0 not in started, "queue order: priority, then submission %s" % started)
+
+
 def test_paging(c):
     ids = {j.id for j in c.list_jobs(limit=1000)}
     seen, token, pages = [], "", 0
@@ -310,6 +329,7 @@ def main():
             test_validation(c)
             test_job(c)
             test_cancel(c)
+            test_failure_and_priority(c)
             test_paging(c)
             test_many_watchers(c)
         finally:
