@@ -25,6 +25,7 @@ typedef struct sched_event {
         struct { int rc; } finish;
     } u;
     char text[1024];                /* checkpoint path, or the failure message */
+    double at;                      /* monotonic seconds when the worker posted it */
 } sched_event;
 
 typedef struct sched_worker {
@@ -47,6 +48,9 @@ typedef struct sched_worker {
     int busy;
     int64_t running_id;
     uint64_t last_progress_store_ms, last_progress_pub_ms;
+    double last_epoch_at;           /* worker time of the previous epoch event (0: none) */
+    double ckpt_store_ms;           /* loop time recording the epoch's checkpoint */
+    int64_t ckpt_bytes;
 
     /* latest step, coalesced (under sched->ev_lock) */
     int progress_pending;
@@ -73,6 +77,8 @@ struct brn_scheduler {
     void (*stop_done)(void *user);
     void *stop_user;
 };
+
+double sched_now(void);
 
 /* worker.c */
 int worker_start(sched_worker *w, char *err, size_t errlen);

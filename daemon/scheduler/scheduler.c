@@ -25,6 +25,13 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+double sched_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void on_events(uv_async_t *a);
 
 static void cpu_info(brn_device_info *d)
@@ -209,6 +216,7 @@ static int dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
     w->busy = 1;
     w->running_id = row->id;
     w->last_progress_store_ms = w->last_progress_pub_ms = 0;
+    w->last_epoch_at = 0;
     LOG_INFO("job %lld: running on %s", (long long)row->id, w->info.name);
     if (s->listener.on_job_changed) s->listener.on_job_changed(s->listener.user, row->id);
     return 0;
@@ -295,18 +303,31 @@ static void handle_event(brn_scheduler *s, sched_event *ev)
         }
         break;
     }
-    case EV_EPOCH:
+    case EV_EPOCH: {
+        double t0 = sched_now();
         if (store_epoch_upsert(s->store, id, &ev->u.epoch, e, sizeof e)) LOG_ERROR("job %lld: %s", (long long)id, e);
         LOG_INFO("job %lld: epoch %d loss %.4f acc %.4f%s", (long long)id, ev->u.epoch.epoch, ev->u.epoch.train_loss,
                  ev->u.epoch.train_acc, ev->u.epoch.evaluated ? "" : " (not evaluated)");
+        /* what an epoch costs beyond training and evaluation (the checkpoint write, on the
+         * worker) and the metrics write (on the loop), for bench/rpc_epoch_overhead.py */
+        if (w->last_epoch_at > 0)
+            LOG_DEBUG("job %lld: epoch %d timing: wall %.4f s, train+eval %.4f s, metrics store %.3f ms, "
+                      "checkpoint record %.3f ms, checkpoint %lld bytes",
+                      (long long)id, ev->u.epoch.epoch, ev->at - w->last_epoch_at, ev->u.epoch.seconds,
+                      (sched_now() - t0) * 1e3, w->ckpt_store_ms, (long long)w->ckpt_bytes);
+        w->last_epoch_at = ev->at;
         if (s->listener.on_epoch) s->listener.on_epoch(s->listener.user, id, &ev->u.epoch);
         break;
+    }
     case EV_CHECKPOINT: {
         struct stat st;
+        double t0 = sched_now();
         int64_t bytes = stat(ev->text, &st) == 0 ? (int64_t)st.st_size : 0;
         if (store_checkpoint_upsert(s->store, id, ev->u.checkpoint.epoch, ev->u.checkpoint.step, ev->text, bytes, e,
                                     sizeof e))
             LOG_ERROR("job %lld: %s", (long long)id, e);
+        w->ckpt_store_ms = (sched_now() - t0) * 1e3;
+        w->ckpt_bytes = bytes;
         break;
     }
     case EV_FINISH:

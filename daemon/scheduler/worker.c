@@ -44,6 +44,7 @@ static sched_event *event_new(sched_worker *w, sched_event_type type)
     ev->type = type;
     ev->w = w;
     ev->job_id = w->job_id;
+    ev->at = sched_now();
     return ev;
 }
 
