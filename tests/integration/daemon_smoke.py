@@ -8,8 +8,10 @@ SIGTERM stop with the job resumed at the next start.
 Run: /usr/bin/python3 tests/integration/daemon_smoke.py   (after `make`)
 """
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -313,6 +315,60 @@ def test_token(tmp):
     check(p.returncode == 64, "unknown flag: exit 64")
 
 
+def test_config_tls_files(tmp):
+    # a config file with TLS on loopback TCP (the token makes the test realistic)
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                           "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    token = os.path.join(tmp, "tls-token")
+    with open(token, "w") as f:
+        f.write("t0k\n")
+    os.chmod(token, 0o600)
+    cfg = os.path.join(tmp, "brnd.json")
+    with open(cfg, "w") as f:
+        json.dump({"listen": ["localhost:0"], "token_file": token, "log_level": "warn",
+                   **({"tls_cert": cert, "tls_key": key} if made else {})}, f)
+    d = Daemon(os.path.join(tmp, "cfg"), "--config", cfg)
+    check(d.ready is not None, "config file: ready on %s" % d.ready)
+    if d.ready and made:
+        port = d.addr().rsplit(":", 1)[1]
+        ch = grpc.secure_channel("localhost:" + port, grpc.ssl_channel_credentials(open(cert, "rb").read()))
+        stub = pb_grpc.TrainerStub(ch)
+        info = stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=(("authorization", "Bearer t0k"),), timeout=10)
+        check(info.version != "", "TLS + token: GetServerInfo")
+        ch.close()
+        plain = grpc.insecure_channel("localhost:" + port)
+        code, _ = code_of(lambda: pb_grpc.TrainerStub(plain).GetServerInfo(pb.GetServerInfoRequest(), timeout=5))
+        check(code == grpc.StatusCode.UNAVAILABLE, "plaintext client on the TLS port fails")
+        plain.close()
+    if d.ready:
+        check(d.stop() == 0, "config daemon stops cleanly")
+    with open(cfg, "w") as f:
+        json.dump({"state_dir": os.path.join(tmp, "cfg2"), "colour": "blue"}, f)
+    p = subprocess.run([BRND, "--config", cfg], stderr=subprocess.PIPE, timeout=20)
+    check(p.returncode == 78 and b"unknown key 'colour'" in p.stderr, "unknown config key: exit 78")
+    # a second daemon on the same state directory, a file where the socket goes
+    d = Daemon(os.path.join(tmp, "busy"))
+    p = subprocess.run([BRND, "--state-dir", os.path.join(tmp, "busy"), "--listen", "127.0.0.1:0"],
+                       stderr=subprocess.PIPE, timeout=20)
+    check(p.returncode == 73 and b"in use" in p.stderr, "one daemon per state directory (exit 73)")
+    d.stop()
+    blocked = os.path.join(tmp, "blocked")
+    os.makedirs(blocked, mode=0o700)
+    open(os.path.join(blocked, "brnd.sock"), "w").close()
+    p = subprocess.run([BRND, "--state-dir", blocked], stderr=subprocess.PIPE, timeout=20)
+    check(p.returncode == 69 and b"not a socket" in p.stderr, "a regular file at the socket path is left alone")
+    # a database from a newer brnd is refused, not touched
+    newer = os.path.join(tmp, "newer")
+    os.makedirs(newer, mode=0o700)
+    db = sqlite3.connect(os.path.join(newer, "brnd.db"))
+    db.execute("PRAGMA user_version = 9999")
+    db.close()
+    p = subprocess.run([BRND, "--state-dir", newer], stderr=subprocess.PIPE, timeout=20)
+    check(p.returncode == 65, "database newer than the binary: exit 65 (%s)" % p.stderr.decode().strip())
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="brnd-smoke-") as tmp:
         state = os.path.join(tmp, "state")
@@ -339,6 +395,7 @@ def main():
         check(rc == 0, "SIGTERM: exit 0")
         test_shutdown_resume(os.path.join(tmp, "state2"))
         test_token(tmp)
+        test_config_tls_files(tmp)
         if failures:
             with open(state + ".log", "rb") as f:
                 sys.stdout.write(f.read().decode(errors="replace")[-4000:])
