@@ -80,20 +80,19 @@ static void *cq_thread_main(void *arg)
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {
             s->queue_done = 1;
         } else if (ev.type == GRPC_OP_COMPLETE) {
-            if (s->n_events == s->cap_events) {
+            while (s->n_events == s->cap_events) {
                 int cap = s->cap_events ? s->cap_events * 2 : 256;
                 rpc_event *e = realloc(s->events, (size_t)cap * sizeof *e);
-                if (!e) {
-                    /* cannot drop a completion: wait for the loop to drain, then retry */
-                    pthread_mutex_unlock(&s->lock);
-                    uv_async_send(&s->async);
-                    usleep(1000);
-                    pthread_mutex_lock(&s->lock);
-                    e = realloc(s->events, (size_t)cap * sizeof *e);
-                    if (!e) abort();
+                if (e) {
+                    s->events = e;
+                    s->cap_events = cap;
+                    break;
                 }
-                s->events = e;
-                s->cap_events = cap;
+                /* a completion cannot be dropped: let the loop drain (and free), retry */
+                pthread_mutex_unlock(&s->lock);
+                uv_async_send(&s->async);
+                usleep(1000);
+                pthread_mutex_lock(&s->lock);
             }
             s->events[s->n_events].tag = ev.tag;
             s->events[s->n_events].ok = ev.success;

@@ -26,6 +26,7 @@ typedef struct sched_event {
     } u;
     char text[1024];                /* checkpoint path, or the failure message */
     double at;                      /* monotonic seconds when the worker posted it */
+    int embedded;                   /* lives in its worker (never freed) */
 } sched_event;
 
 typedef struct sched_worker {
@@ -43,6 +44,7 @@ typedef struct sched_worker {
     char resume[SPEC_PATH_LEN + 32];
 
     atomic_int stop;                /* STOP_*: read by should_stop between steps */
+    sched_event finish_ev;          /* the end of a run must reach the loop even without memory */
 
     /* loop side */
     int busy;

@@ -265,9 +265,14 @@ static void job_finished(brn_scheduler *s, sched_worker *w, int64_t id, int rc, 
         if (store_job_set_state(s->store, id, BRN_JOB_CANCELLED, "cancelled by request", NULL, NULL, e, sizeof e))
             LOG_ERROR("job %lld: %s", (long long)id, e);
         LOG_INFO("job %lld: cancelled", (long long)id);
-    } else if (rc == BRN_STOPPED) {
+    } else if (rc == BRN_STOPPED && stop == STOP_SHUTDOWN) {
         /* shutdown: stays RUNNING so the next start resumes it from its checkpoint */
         LOG_INFO("job %lld: stopped for shutdown at a batch boundary; it resumes at the next start", (long long)id);
+    } else if (rc == BRN_STOPPED) {
+        /* stopped without being asked: run it again from its checkpoint rather than strand it */
+        LOG_WARN("job %lld: the engine stopped without a request; re-queued to resume", (long long)id);
+        if (store_job_set_state(s->store, id, BRN_JOB_QUEUED, NULL, NULL, NULL, e, sizeof e))
+            LOG_ERROR("job %lld: %s", (long long)id, e);
     } else {
         job_fail(s, id, rc < 0 ? rc : BRN_EINVAL, msg[0] ? msg : brn_error_name(rc));
         return;
@@ -363,7 +368,7 @@ static void on_events(uv_async_t *a)
         handle_event(s, list);
         finished |= list->type == EV_FINISH;
         if (list->type == EV_EPOCH) free((void *)list->u.epoch.diag);
-        free(list);
+        if (!list->embedded) free(list);
         list = next;
     }
     for (int i = 0; i < n_tail; i++)
@@ -409,7 +414,7 @@ static void on_async_closed(uv_handle_t *h)
     while (s->ev_head) {
         sched_event *n = s->ev_head->next;
         if (s->ev_head->type == EV_EPOCH) free((void *)s->ev_head->u.epoch.diag);
-        free(s->ev_head);
+        if (!s->ev_head->embedded) free(s->ev_head);
         s->ev_head = n;
     }
     pthread_mutex_destroy(&s->ev_lock);

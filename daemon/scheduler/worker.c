@@ -142,8 +142,13 @@ static void *worker_main(void *arg)
 
         char err[1024] = "";
         int rc = brn_train(&spec, resume[0] ? resume : NULL, &hooks, err, sizeof err);
-        sched_event *ev = event_new(w, EV_FINISH);
-        if (!ev) continue; /* the loop cannot learn of it; the job is recovered at restart */
+        /* the previous finish event was handled before this job was handed over */
+        sched_event *ev = &w->finish_ev;
+        memset(ev, 0, sizeof *ev);
+        ev->type = EV_FINISH;
+        ev->w = w;
+        ev->job_id = w->job_id;
+        ev->embedded = 1;
         ev->u.finish.rc = rc;
         snprintf(ev->text, sizeof ev->text, "%s", err);
         sched_post(w->sched, ev);
