@@ -46,6 +46,12 @@ typedef struct sched_worker {
     atomic_int stop;                /* STOP_*: read by should_stop between steps */
     sched_event finish_ev;          /* the end of a run must reach the loop even without memory */
 
+    /* on_epoch waits until the loop has stored the epoch (under mu): a checkpoint written
+     * after it then never runs ahead of the stored curve, even across a kill -9 */
+    pthread_cond_t ack_cv;
+    int epoch_acked;
+    int no_ack_wait;
+
     /* loop side */
     int busy;
     int64_t running_id;
@@ -85,6 +91,8 @@ double sched_now(void);
 /* worker.c */
 int worker_start(sched_worker *w, char *err, size_t errlen);
 void worker_join(sched_worker *w);
+/* Loop side: the epoch is stored; release the worker waiting in on_epoch. */
+void worker_ack_epoch(sched_worker *w, int epoch);
 /* Post an event to the loop (worker thread). Takes ownership of ev. */
 void sched_post(brn_scheduler *s, sched_event *ev);
 

@@ -209,6 +209,7 @@ static int dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
     if (access(w->resume, R_OK) != 0) w->resume[0] = 0;
     else LOG_INFO("job %lld: resuming from %s", (long long)row->id, w->resume);
     w->job_id = row->id;
+    w->epoch_acked = 0;
     atomic_store(&w->stop, STOP_NONE);
     w->has_job = 1;
     pthread_cond_signal(&w->cv);
@@ -311,6 +312,7 @@ static void handle_event(brn_scheduler *s, sched_event *ev)
     case EV_EPOCH: {
         double t0 = sched_now();
         if (store_epoch_upsert(s->store, id, &ev->u.epoch, e, sizeof e)) LOG_ERROR("job %lld: %s", (long long)id, e);
+        worker_ack_epoch(w, ev->u.epoch.epoch);
         LOG_INFO("job %lld: epoch %d loss %.4f acc %.4f%s", (long long)id, ev->u.epoch.epoch, ev->u.epoch.train_loss,
                  ev->u.epoch.train_acc, ev->u.epoch.evaluated ? "" : " (not evaluated)");
         /* what an epoch costs beyond training and evaluation (the checkpoint write, on the

@@ -90,6 +90,17 @@ static void hook_epoch(void *user, const brn_epoch_metrics *m)
         }
     }
     sched_post(w->sched, ev);
+    pthread_mutex_lock(&w->mu);
+    while (w->epoch_acked < m->epoch && !w->no_ack_wait) pthread_cond_wait(&w->ack_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void worker_ack_epoch(sched_worker *w, int epoch)
+{
+    pthread_mutex_lock(&w->mu);
+    if (epoch > w->epoch_acked) w->epoch_acked = epoch;
+    pthread_cond_signal(&w->ack_cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void hook_checkpoint(void *user, const char *path, int epoch, long step)
@@ -159,6 +170,7 @@ int worker_start(sched_worker *w, char *err, size_t errlen)
 {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->ack_cv, NULL);
     atomic_init(&w->stop, STOP_NONE);
     if (pthread_create(&w->thread, NULL, worker_main, w)) {
         snprintf(err, errlen, "cannot start the %s worker thread", w->info.kind);
@@ -173,10 +185,13 @@ void worker_join(sched_worker *w)
     if (!w->thread_started) return;
     pthread_mutex_lock(&w->mu);
     w->quit = 1;
+    w->no_ack_wait = 1; /* the loop is here, not acknowledging: never wait for it now */
     pthread_cond_signal(&w->cv);
+    pthread_cond_signal(&w->ack_cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     w->thread_started = 0;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->ack_cv);
 }
