@@ -1,0 +1,134 @@
+/* The job spec: flags, validation messages naming the field, JSON round trip. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "spec.h"
+
+static int parse(brn_job_spec *s, char *err, size_t n, int argc, char **argv)
+{
+    spec_defaults(s);
+    return spec_parse_args(s, argc, argv, err, n, 0, NULL, NULL);
+}
+
+static void test_flags(void)
+{
+    brn_job_spec s;
+    char err[256];
+    char *argv[] = {"--depth", "28", "--width=10", "--norm", "brn", "--no-augment", "--nesterov", "--milestones",
+                    "60,120,160", "--microbatch", "4", "--sampling", "non-iid", "--seed", "18446744073709551615",
+                    "--renorm-schedule=logistic", "--t-delta", "0.5", "--eval-stats", "batch", "--lr-schedule", "step"};
+    CHECK_EQ_INT(parse(&s, err, sizeof err, sizeof argv / sizeof argv[0], argv), 0);
+    CHECK_EQ_INT(s.depth, 28);
+    CHECK_EQ_INT(s.width, 10);
+    CHECK_EQ_INT(s.norm, NORM_BRN);
+    CHECK_EQ_INT(s.augment, 0);
+    CHECK_EQ_INT(s.nesterov, 1);
+    CHECK_EQ_INT(s.n_milestones, 3);
+    CHECK_EQ_INT(s.milestones[2], 160);
+    CHECK_EQ_INT(s.microbatch, 4);
+    CHECK_EQ_INT(s.sampling, SAMPLING_NON_IID);
+    CHECK(s.seed == UINT64_MAX);
+    CHECK_EQ_INT(s.renorm_schedule, RENORM_LOGISTIC);
+    CHECK_CLOSE(s.t_delta, 0.5, 0, 0);
+    CHECK_EQ_INT(s.eval_stats, EVAL_BATCH);
+    CHECK_EQ_INT(spec_validate(&s, err, sizeof err), 0);
+}
+
+static void expect_parse_error(const char *flag, const char *value, const char *needle)
+{
+    brn_job_spec s;
+    char err[256] = "";
+    char *argv[] = {(char *)flag, (char *)value};
+    CHECK(parse(&s, err, sizeof err, value ? 2 : 1, argv) != 0);
+    CHECK_STR_CONTAINS(err, needle);
+}
+
+static void test_parse_errors(void)
+{
+    expect_parse_error("--depth", "ten", "depth");
+    expect_parse_error("--norm", "batchnorm", "norm: 'batchnorm' is not one of bn, brn, gn, ln, none");
+    expect_parse_error("--lr", "nan", "lr");
+    expect_parse_error("--bogus", "1", "unknown option '--bogus'");
+    expect_parse_error("--milestones", "3,x", "milestones");
+    expect_parse_error("--batch-size", NULL, "needs a value");
+    expect_parse_error("--seed", "-1", "seed");
+}
+
+static void expect_invalid(void (*mutate)(brn_job_spec *), const char *needle)
+{
+    brn_job_spec s;
+    char err[256] = "";
+    spec_defaults(&s);
+    mutate(&s);
+    CHECK(spec_validate(&s, err, sizeof err) != 0);
+    CHECK_STR_CONTAINS(err, needle);
+}
+
+static void m_depth(brn_job_spec *s) { s->depth = 12; }
+static void m_width(brn_job_spec *s) { s->width = 0; }
+static void m_dropout(brn_job_spec *s) { s->dropout = 1; }
+static void m_dataset(brn_job_spec *s) { strcpy(s->dataset, "imagenet"); }
+static void m_micro(brn_job_spec *s) { s->microbatch = 5; }
+static void m_rmax(brn_job_spec *s) { s->norm = NORM_BRN, s->rmax = 0.5; }
+static void m_gn(brn_job_spec *s) { s->norm = NORM_GN, s->gn_groups = 3; }
+static void m_nesterov(brn_job_spec *s) { s->nesterov = 1, s->momentum = 0; }
+static void m_labels(brn_job_spec *s) { s->sampling = SAMPLING_NON_IID, s->labels_per_batch = 5; }
+static void m_steps(brn_job_spec *s) { s->lr_schedule = LR_STEP, s->n_milestones = 0; }
+static void m_device(brn_job_spec *s) { strcpy(s->device, "tpu"); }
+static void m_eps(brn_job_spec *s) { s->norm_eps = 0; }
+
+static void test_validation_names_the_field(void)
+{
+    expect_invalid(m_depth, "depth: 12 is not 6n+4");
+    expect_invalid(m_width, "width");
+    expect_invalid(m_dropout, "dropout");
+    expect_invalid(m_dataset, "dataset: 'imagenet'");
+    expect_invalid(m_micro, "microbatch: 5 does not divide batch-size 128");
+    expect_invalid(m_rmax, "rmax");
+    expect_invalid(m_gn, "gn-groups");
+    expect_invalid(m_nesterov, "nesterov");
+    expect_invalid(m_labels, "labels-per-batch");
+    expect_invalid(m_steps, "milestones");
+    expect_invalid(m_device, "device");
+    expect_invalid(m_eps, "norm-eps");
+}
+
+static int count_field(const char *name, const char *value, void *user)
+{
+    (void)name, (void)value;
+    (*(int *)user)++;
+    return 0;
+}
+
+static void test_json_round_trip(void)
+{
+    brn_job_spec a, b;
+    char err[256];
+    char *argv[] = {"--norm", "gn", "--gn-groups", "4", "--milestones", "2,5", "--seed", "12345678901234",
+                    "--dropout", "0.25", "--renorm-warmup", "17"};
+    CHECK_EQ_INT(parse(&a, err, sizeof err, 12, argv), 0);
+    json_t *j = spec_to_json(&a);
+    spec_defaults(&b);
+    CHECK_EQ_INT(spec_from_json(&b, j, err, sizeof err), 0);
+    json_decref(j);
+    CHECK(memcmp(&a, &b, sizeof a) == 0);
+    int n = 0;
+    spec_for_each(&a, count_field, &n);
+    CHECK(n >= 40);
+    /* unknown keys are errors, not silently ignored */
+    json_t *bad = json_pack("{s:i}", "depht", 16);
+    CHECK(spec_from_json(&b, bad, err, sizeof err) != 0);
+    CHECK_STR_CONTAINS(err, "depht");
+    json_decref(bad);
+}
+
+int main(void)
+{
+    TEST(test_flags);
+    TEST(test_parse_errors);
+    TEST(test_validation_names_the_field);
+    TEST(test_json_round_trip);
+    return CHECK_DONE();
+}
