@@ -83,7 +83,7 @@ void FN(conv_forward)(real *y, const real *x, const real *w, const brn_conv_shap
     const size_t OHW = (size_t)s->oh * s->ow, NOHW = (size_t)s->n * OHW, HW = (size_t)s->h * s->w;
     const int chunks = (s->n + nc - 1) / nc, T = layers_threads();
     const size_t per_thread = conv_scratch_size(s);
-#pragma omp parallel for schedule(static) num_threads(T)
+#pragma omp parallel for schedule(dynamic) num_threads(T)
     for (int ch = 0; ch < chunks; ch++) {
         int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
         const int cols = (int)(cnt * OHW);

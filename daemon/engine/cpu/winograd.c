@@ -333,7 +333,7 @@ void FN(wino_conv_forward)(real *y, const real *x, const real *w, const brn_conv
     const int nc = wino_chunk_images(s), chunks = (s->n + nc - 1) / nc;
     real *U = scratch;
     transform_filters(U, w, s->cout, s->cin);
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(dynamic) num_threads(layers_threads())
     for (int ch = 0; ch < chunks; ch++) {
         const int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
         const wino_geom g = geom(s, cnt);
