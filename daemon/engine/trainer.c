@@ -290,6 +290,9 @@ static int run_epochs(run *r)
         m.seconds = st->train_seconds + (now_seconds() - eval_start);
         fill_diag(r, diag, &m.n_diag);
         m.diag = diag;
+        /* Report before checkpointing: a crash in between replays this epoch after the resume
+           (the same numbers, stored again idempotently) instead of losing it. */
+        if (r->hooks && r->hooks->on_epoch) r->hooks->on_epoch(r->hooks->user, &m);
         st->epoch = epoch + 1;
         st->batch = 0;
         if ((rc = save_checkpoint(r, BRN_LAST_CHECKPOINT))) break;
@@ -298,7 +301,6 @@ static int run_epochs(run *r)
             snprintf(name, sizeof name, "epoch-%d.safetensors", epoch + 1);
             if ((rc = save_checkpoint(r, name))) break;
         }
-        if (r->hooks && r->hooks->on_epoch) r->hooks->on_epoch(r->hooks->user, &m);
     }
     free(diag);
     return rc;
