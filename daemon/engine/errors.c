@@ -2,6 +2,9 @@
  * JSON output, so they must never change once released. */
 #include "errors.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *brn_error_name(int code)
 {
     switch (code) {
@@ -16,4 +19,15 @@ const char *brn_error_name(int code)
     case BRN_ECHECKPOINT: return "checkpoint_mismatch";
     }
     return "unknown_error";
+}
+
+int brn_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -15,6 +15,11 @@ enum {
     BRN_ECHECKPOINT = -7, /* a checkpoint does not match the job (shapes, names, version) */
 };
 
+#include <stddef.h>
+
+/* Formats a message into err (when err is not NULL) and returns code: `return brn_errorf(...)`. */
+int brn_errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* A short stable name for a code ("nan_loss", "out_of_memory", ...), used in FAILED reasons. */
 const char *brn_error_name(int code);
 

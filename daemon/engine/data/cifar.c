@@ -18,16 +18,6 @@
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
 #define CIFAR10_MAX_BATCHES 64
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 typedef struct {
     const char *what;   /* "CIFAR-10" for messages */
@@ -51,7 +41,7 @@ static int cifar_append_file(const char *path, const cifar_format *fmt, brn_data
     if (rc) return rc;
     size_t count = len / rec;
     if (len % rec) {
-        rc = fail(err, errlen, BRN_EDATA,
+        rc = brn_errorf(err, errlen, BRN_EDATA,
                   "%s: truncated or not a %s batch: %zu bytes is not a whole number of %zu-byte records "
                   "(%zu records and %zu bytes over)", path, fmt->what, len, rec, count, len % rec);
         goto out;
@@ -60,31 +50,31 @@ static int cifar_append_file(const char *path, const cifar_format *fmt, brn_data
         const uint8_t *r = buf + i * rec;
         int fine = r[fmt->label_bytes - 1];
         if (fmt->coarse_classes && r[0] >= fmt->coarse_classes) {
-            rc = fail(err, errlen, BRN_EDATA, "%s: mislabeled: coarse label %d at record %zu, expected 0..%d",
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: mislabeled: coarse label %d at record %zu, expected 0..%d",
                       path, r[0], i, fmt->coarse_classes - 1);
             goto out;
         }
         if (fine >= fmt->classes) {
-            rc = fail(err, errlen, BRN_EDATA, "%s: mislabeled: label %d at record %zu, expected 0..%d",
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: mislabeled: label %d at record %zu, expected 0..%d",
                       path, fine, i, fmt->classes - 1);
             goto out;
         }
     }
     if (count == 0) goto out;   /* an empty file is a whole number of records too */
     if (count > (size_t)(INT32_MAX - d->n)) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: too many records in total", path);
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: too many records in total", path);
         goto out;
     }
     size_t n = (size_t)d->n + count;
     uint8_t *img = realloc(d->images, n * CIFAR_PIXELS);
     if (!img) {
-        rc = fail(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu images", path, n);
+        rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu images", path, n);
         goto out;
     }
     d->images = img;
     uint8_t *lab = realloc(d->labels, n);
     if (!lab) {
-        rc = fail(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu labels", path, n);
+        rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu labels", path, n);
         goto out;
     }
     d->labels = lab;
@@ -117,20 +107,20 @@ static int cifar_load_files(const char *dir, const char *const *train_files, int
     cifar_init(test, fmt);
     for (int i = 0; i < n_train && !rc; i++) {
         if (snprintf(path, sizeof path, "%s/%s", dir, train_files[i]) >= (int)sizeof path)
-            rc = fail(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, train_files[i]);
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, train_files[i]);
         else
             rc = cifar_append_file(path, fmt, train, err, errlen);
     }
     if (!rc && train->n == 0)
-        rc = fail(err, errlen, BRN_EDATA, "%s: the training files hold no records", dir);
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: the training files hold no records", dir);
     if (!rc) {
         if (snprintf(path, sizeof path, "%s/%s", dir, test_file) >= (int)sizeof path)
-            rc = fail(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, test_file);
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, test_file);
         else
             rc = cifar_append_file(path, fmt, test, err, errlen);
     }
     if (!rc && test->n == 0)
-        rc = fail(err, errlen, BRN_EDATA, "%s: holds no records", path);
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: holds no records", path);
     if (rc) {
         dataset_free(train);
         dataset_free(test);
@@ -171,7 +161,7 @@ int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     DIR *dh = opendir(dir);
-    if (!dh) return fail(err, errlen, BRN_EDATA, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!dh) return brn_errorf(err, errlen, BRN_EDATA, "%s: cannot open directory: %s", dir, strerror(errno));
     batch_file files[CIFAR10_MAX_BATCHES];
     int n = 0, too_many = 0;
     struct dirent *ent;
@@ -188,9 +178,9 @@ int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
     }
     closedir(dh);
     if (too_many)
-        return fail(err, errlen, BRN_EDATA, "%s: more than %d data_batch_*.bin files", dir, CIFAR10_MAX_BATCHES);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: more than %d data_batch_*.bin files", dir, CIFAR10_MAX_BATCHES);
     if (n == 0)
-        return fail(err, errlen, BRN_EDATA, "%s: no training batches (data_batch_1.bin ... data_batch_5.bin)", dir);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: no training batches (data_batch_1.bin ... data_batch_5.bin)", dir);
     /* readdir order is arbitrary; batch order decides the unshuffled data order */
     qsort(files, n, sizeof files[0], batch_cmp);
     const char *names[CIFAR10_MAX_BATCHES];

@@ -33,16 +33,6 @@ static const dataset_entry DATASETS[] = {
 };
 #define N_DATASETS (sizeof DATASETS / sizeof DATASETS[0])
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static const char *data_root(const char *data_dir)
 {
@@ -71,13 +61,13 @@ static int entry_present(const dataset_entry *e, const char *root)
 static int check_splits(const char *dir, const brn_dataset *train, const brn_dataset *test,
                         char *err, size_t errlen)
 {
-    if (train->n <= 0) return fail(err, errlen, BRN_EDATA, "%s: the training split holds no examples", dir);
-    if (test->n <= 0) return fail(err, errlen, BRN_EDATA, "%s: the test split holds no examples", dir);
+    if (train->n <= 0) return brn_errorf(err, errlen, BRN_EDATA, "%s: the training split holds no examples", dir);
+    if (test->n <= 0) return brn_errorf(err, errlen, BRN_EDATA, "%s: the test split holds no examples", dir);
     if (train->c != test->c || train->h != test->h || train->w != test->w)
-        return fail(err, errlen, BRN_EDATA, "%s: training images are %dx%dx%d (CxHxW) but test images are %dx%dx%d",
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: training images are %dx%dx%d (CxHxW) but test images are %dx%dx%d",
                     dir, train->c, train->h, train->w, test->c, test->h, test->w);
     if (train->classes != test->classes)
-        return fail(err, errlen, BRN_EDATA, "%s: training split has %d classes, test split %d",
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: training split has %d classes, test split %d",
                     dir, train->classes, test->classes);
     return 0;
 }
@@ -91,7 +81,7 @@ int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn
     for (size_t i = 0; name && i < N_DATASETS; i++)
         if (!strcmp(name, DATASETS[i].name)) e = &DATASETS[i];
     if (!e)
-        return fail(err, errlen, BRN_EDATA,
+        return brn_errorf(err, errlen, BRN_EDATA,
                     "unknown dataset '%s' (known: cifar10, cifar100, fashion-mnist, mnist, synthetic)",
                     name ? name : "(null)");
 
@@ -102,14 +92,14 @@ int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn
     } else {
         const char *root = data_root(data_dir);
         if (snprintf(dir, sizeof dir, "%s/%s", root, e->name) >= (int)sizeof dir)
-            return fail(err, errlen, BRN_EDATA, "dataset '%s': data directory path too long: %s", e->name, root);
+            return brn_errorf(err, errlen, BRN_EDATA, "dataset '%s': data directory path too long: %s", e->name, root);
         struct stat st;
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
             const char *what = stat(dir, &st) != 0 ? strerror(errno) : "not a directory";
             if (data_dir && *data_dir)
-                return fail(err, errlen, BRN_EDATA, "dataset '%s' not found: %s: %s (searched data directory %s)",
+                return brn_errorf(err, errlen, BRN_EDATA, "dataset '%s' not found: %s: %s (searched data directory %s)",
                             e->name, dir, what, root);
-            return fail(err, errlen, BRN_EDATA,
+            return brn_errorf(err, errlen, BRN_EDATA,
                         "dataset '%s' not found: %s: %s (searched the default data directory %s; "
                         "set data_dir to use another)", e->name, dir, what, root);
         }
@@ -162,16 +152,16 @@ int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, s
     *buf = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, BRN_EDATA, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return brn_errorf(err, errlen, BRN_EDATA, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, BRN_EDATA, "%s: not a regular file", path);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: not a regular file", path);
     }
     gzFile f = gzdopen(fd, "rb");
     if (!f) {
         close(fd);
-        return fail(err, errlen, BRN_ENOMEM, "%s: out of memory opening the file", path);
+        return brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(f, 1 << 20);
 
@@ -182,18 +172,18 @@ int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, s
     uint8_t *data = malloc(cap);
     int rc = 0;
     if (!data) {
-        rc = fail(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
+        rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
         goto done;
     }
     for (;;) {
         if (used == cap) {
             if (cap > SIZE_MAX / 2) {
-                rc = fail(err, errlen, BRN_ENOMEM, "%s: file too large", path);
+                rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: file too large", path);
                 goto done;
             }
             uint8_t *bigger = realloc(data, cap * 2);
             if (!bigger) {
-                rc = fail(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu bytes", path, cap * 2);
+                rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory for %zu bytes", path, cap * 2);
                 goto done;
             }
             data = bigger;
@@ -214,14 +204,14 @@ int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, s
         const char *tail = msg ? strstr(msg, ">: ") : NULL;
         if (msg && msg[0] == '<' && tail) msg = tail + 3;   /* drop gzdopen's "<fd:3>: " */
         if (zerr == Z_BUF_ERROR)
-            rc = fail(err, errlen, BRN_EDATA, "%s: truncated gzip stream (ends after %zu decompressed bytes)",
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: truncated gzip stream (ends after %zu decompressed bytes)",
                       path, used);
         else if (zerr == Z_MEM_ERROR)
-            rc = fail(err, errlen, BRN_ENOMEM, "%s: out of memory while decompressing", path);
+            rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory while decompressing", path);
         else if (zerr == Z_ERRNO)
-            rc = fail(err, errlen, BRN_EDATA, "%s: read error: %s", path, strerror(errno));
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: read error: %s", path, strerror(errno));
         else
-            rc = fail(err, errlen, BRN_EDATA, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
         goto done;
     }
     if (used < cap) {   /* hand back the slack of the doubling */

@@ -16,16 +16,6 @@
 #define IDX_IMAGES_MAGIC 2051u
 #define IDX_LABELS_MAGIC 2049u
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -37,12 +27,12 @@ static int idx_find(const char *dir, const char *base, char *path, size_t pathle
 {
     struct stat st;
     if (snprintf(path, pathlen, "%s/%s", dir, base) >= (int)pathlen)
-        return fail(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, base);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s/%s: path too long", dir, base);
     if (stat(path, &st) == 0) return 0;
     if (snprintf(path, pathlen, "%s/%s.gz", dir, base) >= (int)pathlen)
-        return fail(err, errlen, BRN_EDATA, "%s/%s.gz: path too long", dir, base);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s/%s.gz: path too long", dir, base);
     if (stat(path, &st) == 0) return 0;
-    return fail(err, errlen, BRN_EDATA, "%s/%s: not found (nor %s/%s.gz)", dir, base, dir, base);
+    return brn_errorf(err, errlen, BRN_EDATA, "%s/%s: not found (nor %s/%s.gz)", dir, base, dir, base);
 }
 
 static int bad_magic(const char *path, uint32_t magic, uint32_t want, char *err, size_t errlen)
@@ -52,7 +42,7 @@ static int bad_magic(const char *path, uint32_t magic, uint32_t want, char *err,
     const char *hint = "";
     if (magic == IDX_IMAGES_MAGIC) hint = " (this is an image file)";
     else if (magic == IDX_LABELS_MAGIC) hint = " (this is a label file)";
-    return fail(err, errlen, BRN_EDATA, "%s: bad magic number %u (0x%08x)%s; expected %u (0x%08x, %s)",
+    return brn_errorf(err, errlen, BRN_EDATA, "%s: bad magic number %u (0x%08x)%s; expected %u (0x%08x, %s)",
                 path, magic, magic, hint, want, want, kind);
 }
 
@@ -70,28 +60,28 @@ static int idx_read_images(const char *path, brn_dataset *d, char *err, size_t e
         goto out;
     }
     if (len < 16) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: truncated: %zu bytes, shorter than the 16-byte IDX image header",
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: truncated: %zu bytes, shorter than the 16-byte IDX image header",
                   path, len);
         goto out;
     }
     uint32_t n = be32(buf + 4), rows = be32(buf + 8), cols = be32(buf + 12);
     if (n == 0 || rows == 0 || cols == 0) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: header says %u images of %ux%u: nothing to load", path, n, rows, cols);
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: header says %u images of %ux%u: nothing to load", path, n, rows, cols);
         goto out;
     }
     if (rows > 65535 || cols > 65535 || n > INT32_MAX) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: implausible header: %u images of %ux%u", path, n, rows, cols);
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: implausible header: %u images of %ux%u", path, n, rows, cols);
         goto out;
     }
     uint64_t need = (uint64_t)n * rows * cols, have = len - 16;
     if (have < need) {
-        rc = fail(err, errlen, BRN_EDATA,
+        rc = brn_errorf(err, errlen, BRN_EDATA,
                   "%s: truncated: header says %u images of %ux%u, file holds %llu bytes of pixels (needs %llu)",
                   path, n, rows, cols, (unsigned long long)have, (unsigned long long)need);
         goto out;
     }
     if (have > need) {
-        rc = fail(err, errlen, BRN_EDATA,
+        rc = brn_errorf(err, errlen, BRN_EDATA,
                   "%s: corrupt: header says %u images of %ux%u (%llu bytes of pixels) but %llu bytes follow it",
                   path, n, rows, cols, (unsigned long long)need, (unsigned long long)have);
         goto out;
@@ -122,25 +112,25 @@ static int idx_read_labels(const char *path, int classes, uint8_t **labels, long
         goto out;
     }
     if (len < 8) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: truncated: %zu bytes, shorter than the 8-byte IDX label header",
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: truncated: %zu bytes, shorter than the 8-byte IDX label header",
                   path, len);
         goto out;
     }
     uint32_t n = be32(buf + 4);
     uint64_t have = len - 8;
     if (have < n) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: truncated: header says %u labels, file holds %llu",
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: truncated: header says %u labels, file holds %llu",
                   path, n, (unsigned long long)have);
         goto out;
     }
     if (have > n) {
-        rc = fail(err, errlen, BRN_EDATA, "%s: corrupt: header says %u labels but %llu bytes follow it",
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: corrupt: header says %u labels but %llu bytes follow it",
                   path, n, (unsigned long long)have);
         goto out;
     }
     for (uint32_t i = 0; i < n; i++)
         if (buf[8 + i] >= classes) {
-            rc = fail(err, errlen, BRN_EDATA, "%s: mislabeled: label %u at index %u, expected 0..%d",
+            rc = brn_errorf(err, errlen, BRN_EDATA, "%s: mislabeled: label %u at index %u, expected 0..%d",
                       path, buf[8 + i], i, classes - 1);
             goto out;
         }
@@ -170,7 +160,7 @@ static int idx_load_split(const char *dir, const char *prefix, int classes, brn_
     rc = idx_read_labels(lab_path, classes, &d->labels, &n_labels, err, errlen);
     if (rc) return rc;
     if (n_labels != d->n)
-        return fail(err, errlen, BRN_EDATA, "%s holds %ld labels but %s holds %ld images",
+        return brn_errorf(err, errlen, BRN_EDATA, "%s holds %ld labels but %s holds %ld images",
                     lab_path, n_labels, img_path, d->n);
     d->classes = classes;
     return 0;
@@ -183,11 +173,11 @@ int dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_datas
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     if (classes < 1 || classes > 256)
-        return fail(err, errlen, BRN_EDATA, "%s: %d classes cannot be stored in byte labels", dir, classes);
+        return brn_errorf(err, errlen, BRN_EDATA, "%s: %d classes cannot be stored in byte labels", dir, classes);
     int rc = idx_load_split(dir, "train", classes, train, train_path, sizeof train_path, err, errlen);
     if (!rc) rc = idx_load_split(dir, "t10k", classes, test, test_path, sizeof test_path, err, errlen);
     if (!rc && (test->h != train->h || test->w != train->w))
-        rc = fail(err, errlen, BRN_EDATA, "%s: images are %dx%d but the training images (%s) are %dx%d",
+        rc = brn_errorf(err, errlen, BRN_EDATA, "%s: images are %dx%d but the training images (%s) are %dx%d",
                   test_path, test->h, test->w, train_path, train->h, train->w);
     if (rc) {
         dataset_free(train);
