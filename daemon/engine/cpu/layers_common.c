@@ -63,6 +63,7 @@ size_t wino_thread_size(const brn_conv_shape *s)
 {
     const int th = (s->h + 1) / 2, tw = (s->w + 1) / 2;
     const size_t tiles = (size_t)wino_chunk_images(s) * th * tw + WINO_SLACK;
-    const size_t pad = (size_t)(2 * th + 2) * (2 * tw + 2);
+    /* slack: whole blocks of tiles read past the end */
+    const size_t pad = (size_t)(2 * th + 2) * (2 * tw + 2) + 2 * WINO_SLACK;
     return round16(16 * tiles * (s->cin + s->cout) + (size_t)16 * s->cout * s->cin + pad);
 }

@@ -72,7 +72,9 @@ typedef struct wino_geom {
 #define A2(o, y0, y1) real o##0 = (y0), o##1 = (y0) + (y1), o##2 = (y0) - (y1), o##3 = -(y1)
 
 /* Tiles are transformed in blocks of TB into a local buffer and then copied to the 16
- * strided destinations: stores with a run-time stride defeat gcc's vectorizer. */
+ * strided destinations: stores with a run-time stride defeat gcc's vectorizer. A block is
+ * always computed whole (a fixed trip count vectorizes without a scalar tail): lanes past
+ * the row read the padded buffer's or the rows' slack and are never stored as tiles. */
 #define TB WINO_SLACK
 static void store_block(real *dst, size_t ld, const real (*blk)[TB])
 {
@@ -86,13 +88,12 @@ static void store_block(real *dst, size_t ld, const real (*blk)[TB])
 static void input_transform(real *V, size_t ldv, const real *p, const wino_geom *g, size_t t0)
 {
     const int TW = g->TW, PE = TW + 1;
-    real blk[XI][TB];
+    _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *e0 = p + (size_t)2 * th * 2 * PE, *e1 = e0 + 2 * PE, *e2 = e1 + 2 * PE, *e3 = e2 + 2 * PE;
         const real *o0 = e0 + PE, *o1 = e1 + PE, *o2 = e2 + PE, *o3 = e3 + PE;
         for (int tb = 0; tb < TW; tb += TB) {
-            const int n = TW - tb < TB ? TW - tb : TB;
-            for (int l = 0; l < n; l++) {
+            for (int l = 0; l < TB; l++) {
                 const int tw = tb + l;
                 /* columns of B^T d */
                 BT4(a, e0[tw], e1[tw], e2[tw], e3[tw]);
@@ -115,12 +116,12 @@ static void input_transform(real *V, size_t ldv, const real *p, const wino_geom 
 static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv, const wino_geom *g, size_t t0)
 {
     const int TW = g->TW, PE = TW + 1;
-    real blk[XI][TB];
+    _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *v = dV + t0 + (size_t)th * TW;
         for (int tb = 0; tb < TW; tb += TB) {
             const int n = TW - tb < TB ? TW - tb : TB;
-            for (int l = 0; l < n; l++) {
+            for (int l = 0; l < TB; l++) {
                 const int tw = tb + l;
 #define ROW(i) B4(q##i, v[(4 * i + 0) * ldv + tw], v[(4 * i + 1) * ldv + tw], v[(4 * i + 2) * ldv + tw], \
                   v[(4 * i + 3) * ldv + tw])
@@ -134,13 +135,14 @@ static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv,
             }
             for (int r = 0; r < 4; r++) {
                 real *e = p + (size_t)(2 * th + r) * 2 * PE + tb, *o = e + PE;
-                for (int l = 0; l < n; l++) {
-                    e[l] += blk[r][l];
-                    o[l] += blk[4 + r][l];
+                /* whole blocks again, adding zero past the row */
+                for (int l = 0; l < TB; l++) {
+                    e[l] += l < n ? blk[r][l] : 0;
+                    o[l] += l < n ? blk[4 + r][l] : 0;
                 }
-                for (int l = 0; l < n; l++) {
-                    e[l + 1] += blk[8 + r][l];
-                    o[l + 1] += blk[12 + r][l];
+                for (int l = 0; l < TB; l++) {
+                    e[l + 1] += l < n ? blk[8 + r][l] : 0;
+                    o[l + 1] += l < n ? blk[12 + r][l] : 0;
                 }
             }
         }
@@ -174,12 +176,11 @@ static void output_transform(real *restrict out, const real *restrict M, size_t 
 static void output_adjoint(real *dM, size_t ldm, const real *dy, const wino_geom *g, size_t t0)
 {
     const int TW = g->TW;
-    real blk[XI][TB];
+    _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *e0 = dy + (size_t)2 * th * 2 * TW, *o0 = e0 + TW, *e1 = o0 + TW, *o1 = e1 + TW;
         for (int tb = 0; tb < TW; tb += TB) {
-            const int n = TW - tb < TB ? TW - tb : TB;
-            for (int l = 0; l < n; l++) {
+            for (int l = 0; l < TB; l++) {
                 const int tw = tb + l;
                 A2(c, e0[tw], e1[tw]);
                 A2(e, o0[tw], o1[tw]);
