@@ -36,6 +36,8 @@ static void im2col(real *col, const real *x, const brn_conv_shape *s, int n0, in
                         for (int ow = 0; ow < ow_lo; ow++) d[ow] = 0;
                         if (S == 1)
                             memcpy(d + ow_lo, srow + ow_lo, sizeof(real) * (ow_hi - ow_lo));
+                        else if (S == 2)   /* a constant stride: vectorized */
+                            for (int ow = ow_lo; ow < ow_hi; ow++) d[ow] = srow[ow * 2];
                         else
                             for (int ow = ow_lo; ow < ow_hi; ow++) d[ow] = srow[ow * S];
                         for (int ow = ow_hi; ow < OW; ow++) d[ow] = 0;
