@@ -140,13 +140,14 @@ static void lowered_backward(real *dx, const real *dy, const real *x, const real
 void FN(conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
                        const brn_conv_shape *s, int accumulate_dx, real *scratch, real *dw_scratch)
 {
+    if (wino_applies(s)) {
+        FN(wino_conv_backward)(dx, dw, dy, x, w, s, accumulate_dx, scratch);
+        return;
+    }
     const size_t wsize = (size_t)s->cout * s->cin * s->k * s->k;
     const int T = layers_threads();
     memset(dw_scratch, 0, sizeof(real) * wsize * T);
-    if (wino_applies(s))
-        FN(wino_conv_backward)(dx, dw_scratch, dy, x, w, s, accumulate_dx, scratch);
-    else
-        lowered_backward(dx, dy, x, w, s, accumulate_dx, scratch, dw_scratch);
+    lowered_backward(dx, dy, x, w, s, accumulate_dx, scratch, dw_scratch);
 #pragma omp parallel for schedule(static) num_threads(T)
     for (size_t i = 0; i < wsize; i++) {
         real acc = 0;

@@ -57,7 +57,17 @@ int wino_chunk_images(const brn_conv_shape *s)
     return nc < s->n ? nc : s->n;
 }
 
-size_t wino_shared_size(const brn_conv_shape *s) { return round16((size_t)16 * s->cout * s->cin); }
+size_t wino_filters_padded(const brn_conv_shape *s)
+{
+    const size_t oc = (size_t)s->cout * s->cin;
+    return (oc + WINO_SLACK - 1) / WINO_SLACK * WINO_SLACK;
+}
+
+size_t wino_shared_size(const brn_conv_shape *s)
+{
+    const int chunks = (s->n + wino_chunk_images(s) - 1) / wino_chunk_images(s);
+    return round16((size_t)16 * s->cout * s->cin + (size_t)9 * chunks * wino_filters_padded(s));
+}
 
 size_t wino_thread_size(const brn_conv_shape *s)
 {
@@ -65,5 +75,5 @@ size_t wino_thread_size(const brn_conv_shape *s)
     const size_t tiles = (size_t)wino_chunk_images(s) * th * tw + WINO_SLACK;
     /* slack: whole blocks of tiles read past the end */
     const size_t pad = (size_t)(2 * th + 2) * (2 * tw + 2) + 2 * WINO_SLACK;
-    return round16(16 * tiles * (s->cin + s->cout) + (size_t)16 * s->cout * s->cin + pad);
+    return round16(16 * tiles * (s->cin + s->cout) + 16 * wino_filters_padded(s) + pad);
 }

@@ -5,8 +5,8 @@
  * GEMMs), so the gradients are those of the function computed.
  *
  * Like conv.c, work is split over chunks of images; every thread transforms its chunk into
- * its own scratch and calls single-threaded GEMMs, and the per-thread filter gradients are
- * reduced in thread order (deterministic for a thread count). */
+ * its own scratch and calls single-threaded GEMMs. The filter gradients of the chunks are
+ * reduced in chunk order, so results do not depend on the thread count. */
 #include <omp.h>
 #include <string.h>
 
@@ -33,23 +33,6 @@ static void filter_tile(real u[16], const real g[9])
         u[4 * i + 1] = (real)0.5 * (r[0] + r[1] + r[2]);
         u[4 * i + 2] = (real)0.5 * (r[0] - r[1] + r[2]);
         u[4 * i + 3] = r[2];
-    }
-}
-
-/* adjoint: g += G^T u G */
-static void filter_tile_adjoint(real g[9], const real u[16])
-{
-    real t[12];   /* u G: 4x3 */
-    for (int i = 0; i < 4; i++) {
-        const real *r = u + 4 * i;
-        t[3 * i + 0] = r[0] + (real)0.5 * (r[1] + r[2]);
-        t[3 * i + 1] = (real)0.5 * (r[1] - r[2]);
-        t[3 * i + 2] = r[3] + (real)0.5 * (r[1] + r[2]);
-    }
-    for (int j = 0; j < 3; j++) {
-        g[j] += t[j] + (real)0.5 * (t[3 + j] + t[6 + j]);
-        g[3 + j] += (real)0.5 * (t[3 + j] - t[6 + j]);
-        g[6 + j] += t[9 + j] + (real)0.5 * (t[3 + j] + t[6 + j]);
     }
 }
 
@@ -312,7 +295,7 @@ static void transform_filters(real *U, const real *w, int O, int C)
     }
 }
 
-/* Per-thread scratch: V (16 x C x ld), M (16 x O x ld), dU (16 x O x C), a padded image. */
+/* Per-thread scratch: V (16 x C x ld), M (16 x O x ld), dU (16 x OCp), a padded image. */
 typedef struct wino_scratch {
     real *V, *M, *dU, *pad;
 } wino_scratch;
@@ -325,7 +308,7 @@ static wino_scratch thread_scratch(real *scratch, const brn_conv_shape *s, int t
     t.V = base;
     t.M = t.V + XI * g.C * g.ld;
     t.dU = t.M + XI * g.O * g.ld;
-    t.pad = t.dU + (size_t)XI * g.O * g.C;
+    t.pad = t.dU + XI * wino_filters_padded(s);
     return t;
 }
 
@@ -348,31 +331,62 @@ void FN(wino_conv_forward)(real *y, const real *x, const real *w, const brn_conv
     }
 }
 
-/* dwt += G^T dU G for every (o, c) */
-static void add_filter_grad(real *dwt, const real *dU, int O, int C)
+/* g[k][i] = (G^T dU G)[k] for every (o, c) = i < OCp: one chunk's filter gradient. OCp is
+ * a multiple of TB, and the filters past O*C (padding of dU) give unused values. */
+static void filter_grads(real *g, const real *dU, size_t OCp)
 {
-    const size_t OC = (size_t)O * C;
-    for (size_t i = 0; i < OC; i++) {
-        real u[16];
-        for (int xi = 0; xi < XI; xi++) u[xi] = dU[xi * OC + i];
-        filter_tile_adjoint(dwt + 9 * i, u);
+    _Alignas(64) real blk[9][TB];
+    for (size_t i0 = 0; i0 < OCp; i0 += TB) {
+        const real *u = dU + i0;
+        for (int l = 0; l < TB; l++) {
+#define ROW(r, i) const real r##1 = u[(4 * i + 1) * OCp + l], r##2 = u[(4 * i + 2) * OCp + l]; \
+            const real t##r##0 = u[4 * i * OCp + l] + (real)0.5 * (r##1 + r##2), t##r##1 = (real)0.5 * (r##1 - r##2); \
+            const real t##r##2 = u[(4 * i + 3) * OCp + l] + (real)0.5 * (r##1 + r##2);
+            ROW(a, 0) ROW(b, 1) ROW(c, 2) ROW(d, 3)
+#undef ROW
+            /* u G above (rows a..d of 4x3), G^T (u G) here */
+#define COL(j) blk[j][l] = ta##j + (real)0.5 * (tb##j + tc##j); blk[3 + j][l] = (real)0.5 * (tb##j - tc##j); \
+            blk[6 + j][l] = td##j + (real)0.5 * (tb##j + tc##j);
+            COL(0) COL(1) COL(2)
+#undef COL
+        }
+        for (int k = 0; k < 9; k++) memcpy(g + k * OCp + i0, blk[k], sizeof(real) * TB);
     }
 }
 
-/* dw_partial: the threads' zeroed slices of O*C*9, summed by the caller */
-void FN(wino_conv_backward)(real *dx, real *dw_partial, const real *dy, const real *x, const real *w,
+#define RB 256   /* filters per block of the reduction */
+
+/* dw[i][k] += the chunks' gradients g[chunk][k][i] (row stride OCp), summed in chunk order */
+static void reduce_filter_grads(real *dw, const real *g, int chunks, size_t OC, size_t OCp)
+{
+#pragma omp parallel for schedule(static) num_threads(layers_threads())
+    for (size_t i0 = 0; i0 < OC; i0 += RB) {
+        const size_t n = OC - i0 < RB ? OC - i0 : RB;
+        real acc[9][RB];
+        memset(acc, 0, sizeof acc);
+        for (int ch = 0; ch < chunks; ch++)
+            for (int k = 0; k < 9; k++) {
+                const real *p = g + ((size_t)ch * 9 + k) * OCp + i0;
+                for (size_t l = 0; l < n; l++) acc[k][l] += p[l];
+            }
+        for (size_t l = 0; l < n; l++)
+            for (int k = 0; k < 9; k++) dw[9 * (i0 + l) + k] += acc[k][l];
+    }
+}
+
+/* Each chunk's filter gradient has its own slot, reduced in chunk order afterwards: the
+ * chunks can go to whichever thread is free and the sum stays the same. */
+void FN(wino_conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
                             const brn_conv_shape *s, int accumulate_dx, real *scratch)
 {
     const int nc = wino_chunk_images(s), chunks = (s->n + nc - 1) / nc, O = s->cout, C = s->cin;
-    const size_t wsize = (size_t)O * C * 9;
-    real *U = scratch;
+    const size_t OC = (size_t)O * C, OCp = wino_filters_padded(s);
+    real *U = scratch, *grads = scratch + XI * OC;
     if (dx) transform_filters(U, w, O, C);
 #pragma omp parallel num_threads(layers_threads())
     {
-        const int tid = omp_get_thread_num();
-        const wino_scratch t = thread_scratch(scratch, s, tid);
-        memset(t.dU, 0, sizeof(real) * XI * O * C);
-#pragma omp for schedule(static)
+        const wino_scratch t = thread_scratch(scratch, s, omp_get_thread_num());
+#pragma omp for schedule(dynamic)
         for (int ch = 0; ch < chunks; ch++) {
             const int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
             const wino_geom g = geom(s, cnt);
@@ -382,15 +396,16 @@ void FN(wino_conv_backward)(real *dx, real *dw_partial, const real *dy, const re
             for (int xi = 0; xi < XI; xi++) {
                 real *V = t.V + (size_t)xi * C * ld;
                 const real *dM = t.M + (size_t)xi * O * ld;
-                cblas_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, T, 1, dM, ld, V, ld, 1,
-                           t.dU + (size_t)xi * O * C, C);
+                cblas_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, T, 1, dM, ld, V, ld, 0,
+                           t.dU + xi * OCp, C);
                 /* V[xi] is no longer needed: it takes dV[xi] = U[xi]^T dM[xi] */
                 if (dx)
-                    cblas_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, O, 1, U + (size_t)xi * O * C, C, dM,
-                               ld, 0, V, ld);
+                    cblas_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, O, 1, U + xi * OC, C, dM, ld, 0, V,
+                               ld);
             }
+            filter_grads(grads + (size_t)ch * 9 * OCp, t.dU, OCp);
             if (dx) raise_input_grad(dx, t.pad, t.V, s, &g, n0, cnt, accumulate_dx);
         }
-        add_filter_grad(dw_partial + wsize * tid, t.dU, O, C);
     }
+    reduce_filter_grads(dw, grads, chunks, OC, OCp);
 }

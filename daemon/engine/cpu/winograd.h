@@ -12,13 +12,17 @@
 int wino_applies(const brn_conv_shape *s);
 /* Images one thread transforms at once. */
 int wino_chunk_images(const brn_conv_shape *s);
-/* Reals of scratch: the transformed filters (shared), and each thread's tiles. */
+/* O*C rounded up to whole blocks of WINO_SLACK filters. */
+size_t wino_filters_padded(const brn_conv_shape *s);
+/* Reals of scratch: shared (the transformed filters, each chunk's filter gradient) and
+ * each thread's tiles. */
 size_t wino_shared_size(const brn_conv_shape *s);
 size_t wino_thread_size(const brn_conv_shape *s);
 
 #ifdef BRN_REAL_H
 void FN(wino_conv_forward)(real *y, const real *x, const real *w, const brn_conv_shape *s, real *scratch);
-void FN(wino_conv_backward)(real *dx, real *dw_partial, const real *dy, const real *x, const real *w,
+/* dw += dL/dw; dx = (or += when accumulate_dx) dL/dx, dx may be NULL */
+void FN(wino_conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
                             const brn_conv_shape *s, int accumulate_dx, real *scratch);
 #endif
 
