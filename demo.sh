@@ -60,7 +60,7 @@ fi
 if "$BRNCTL" info --json | /usr/bin/python3 -c "import json,sys; sys.exit(not any(d['kind'] == 'cuda' for d in json.load(sys.stdin)['devices']))"; then
     SIZE=(10 0 0 16 4)   # epochs, train, test (0 = all), depth, width: full size on a GPU
 else
-    SIZE=(3 5000 1000 10 1)
+    SIZE=(5 10000 2000 10 1)
 fi
 EPOCHS=${DEMO_EPOCHS:-${SIZE[0]}}
 TRAIN=${DEMO_TRAIN:-${SIZE[1]}}
