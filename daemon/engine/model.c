@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 static int add_tensor(brn_model *m, brn_tensor_kind kind, size_t *offset, int ndim, const int *shape,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-#include <stdarg.h>
 static int add_tensor(brn_model *m, brn_tensor_kind kind, size_t *offset, int ndim, const int *shape,
                       const char *fmt, ...)
 {
@@ -267,7 +267,7 @@ void model_init_weights(brn_model *m, uint64_t seed)
 /* ---- forward / backward -------------------------------------------------------------------- */
 
 typedef struct step_ctx {
-    int n, train, batch_stats;
+    int train, batch_stats;
     const brn_norm_step *ns;
     char *err;
     size_t errlen;
@@ -384,7 +384,7 @@ int model_forward(brn_model *m, const float *x, int n, int train, int batch_stat
                   char *err, size_t errlen)
 {
     const brn_model_config *c = &m->cfg;
-    step_ctx ctx = {n, train, batch_stats, ns, err, errlen};
+    step_ctx ctx = {train, batch_stats, ns, err, errlen};
     int h = c->in_h, w = c->in_w, rc;
     if (x != m->input) memcpy(m->input, x, sizeof(float) * n * c->in_c * h * w);
     conv_fwd(m, &m->stem, m->stem_out, m->input, n, h, w);

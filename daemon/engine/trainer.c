@@ -1,6 +1,7 @@
 /* brn_train: the training loop around the model, batcher, optimizer and checkpoints. */
 #include <cblas.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,8 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void logf_(run *r, int warning, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#include <stdarg.h>
-static void logf_(run *r, int warning, const char *fmt, ...)
+static void run_log(run *r, int warning, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void run_log(run *r, int warning, const char *fmt, ...)
 {
     if (!r->hooks || !r->hooks->on_log) return;
     char msg[512];
@@ -149,12 +149,12 @@ static void announce(run *r)
                          (long)r->model.n_params, r->device};
     if (r->hooks && r->hooks->on_start) r->hooks->on_start(r->hooks->user, &info);
     if (s->norm == NORM_BRN)
-        logf_(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
+        run_log(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
               s->renorm_schedule == RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
               r->res.dmax_steps, s->rmax, r->res.rmax_steps,
               s->renorm_warmup == SPEC_AUTO ? " (scaled to the run's length)" : "");
     if (r->res.momentum_too_slow)
-        logf_(r, 1,
+        run_log(r, 1,
               "norm-momentum %g: the running statistics need ~%.0f steps to converge but the run has %ld; "
               "evaluation with moving statistics will suffer (raise --norm-momentum or train longer)",
               r->res.norm_momentum, 3.0 / r->res.norm_momentum, r->res.total_steps);

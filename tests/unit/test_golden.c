@@ -83,7 +83,7 @@ static void run_case(const char *file)
         CHECK(t && t->nbytes == m.tensors[i].count * 4);
         if (t) memcpy(model_tensor_data(&m, &m.tensors[i]), t->data, t->nbytes);
     }
-    const int N = mc.max_batch, K = mc.classes;
+    const int N = mc.max_batch;
     const size_t hw = (size_t)mc.in_h * mc.in_w;
     float *x = malloc(sizeof(float) * N * mc.in_c * hw);
     const float *in = st_find(&f, "input")->data;
@@ -127,7 +127,6 @@ static void run_case(const char *file)
     }
     CHECK_EQ_INT(model_forward(&m, x, N, 0, 0, NULL, err, sizeof err), 0);
     check_tensor("eval", m.logits, &f, "eval.logits", 0, TOL_VALUES, &worst_v);
-    (void)K;
     fprintf(stderr, "  %s: worst loss %.2e, values %.2e (tol %.0e), gradients %.2e (tol %.0e)\n", file, worst_loss,
             worst_v, TOL_VALUES, worst_g, TOL_GRADS);
     free(x), free(labels), free(velocity);
