@@ -54,29 +54,42 @@ typedef struct wino_geom {
 #define AT4(o, q0, q1, q2, q3) real o##0 = (q0) + (q1) + (q2), o##1 = (q1) - (q2) - (q3)
 #define A2(o, y0, y1) real o##0 = (y0), o##1 = (y0) + (y1), o##2 = (y0) - (y1), o##3 = -(y1)
 
-/* Tiles are transformed in blocks of TB into a local buffer and then copied to the 16
+/* Tiles are transformed in blocks (of up to TB) into a local buffer and then copied to the 16
  * strided destinations: stores with a run-time stride defeat gcc's vectorizer. A block is
  * always computed whole (a fixed trip count vectorizes without a scalar tail): lanes past
  * the row read the padded buffer's or the rows' slack and are never stored as tiles. */
 #define TB WINO_SLACK
-static void store_block(real *dst, size_t ld, const real (*blk)[TB])
+#define INLINE static inline __attribute__((always_inline))
+
+/* Lanes of a block: the narrowest of 4, 8, TB that covers a row of tiles, so that narrow
+ * images (8x8, 16x16) neither compute nor store lanes past the row. The transforms are
+ * compiled once per width (inlined with a constant w) to keep fixed trip counts. */
+static int block_lanes(int TW) { return TW <= 4 ? 4 : TW <= 8 ? 8 : TB; }
+#define BY_LANES(f, TW, ...) \
+    switch (block_lanes(TW)) { \
+    case 4: f(__VA_ARGS__, 4); break; \
+    case 8: f(__VA_ARGS__, 8); break; \
+    default: f(__VA_ARGS__, TB); \
+    }
+
+INLINE void store_block(real *dst, size_t ld, const real (*blk)[TB], const int w)
 {
     /* whole blocks: a fixed-size copy is a vector move, a variable one a slow rep movs; the
      * tail beyond the row lands in tiles stored later or in the row's slack */
-    for (int xi = 0; xi < XI; xi++) memcpy(dst + xi * ld, blk[xi], sizeof(real) * TB);
+    for (int xi = 0; xi < XI; xi++) memcpy(dst + xi * ld, blk[xi], sizeof(real) * w);
 }
 
 /* V[xi][c][t0 + th*TW + tw] = (B^T d B)[xi] for the padded image p, whose rows hold their
  * even then their odd columns (PE = TW + 1 each) so that every load is unit-stride */
-static void input_transform(real *V, size_t ldv, const real *p, const wino_geom *g, size_t t0)
+INLINE void input_transform_w(real *V, size_t ldv, const real *p, const wino_geom *g, size_t t0, const int w)
 {
     const int TW = g->TW, PE = TW + 1;
     _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *e0 = p + (size_t)2 * th * 2 * PE, *e1 = e0 + 2 * PE, *e2 = e1 + 2 * PE, *e3 = e2 + 2 * PE;
         const real *o0 = e0 + PE, *o1 = e1 + PE, *o2 = e2 + PE, *o3 = e3 + PE;
-        for (int tb = 0; tb < TW; tb += TB) {
-            for (int l = 0; l < TB; l++) {
+        for (int tb = 0; tb < TW; tb += w) {
+            for (int l = 0; l < w; l++) {
                 const int tw = tb + l;
                 /* columns of B^T d */
                 BT4(a, e0[tw], e1[tw], e2[tw], e3[tw]);
@@ -89,22 +102,28 @@ static void input_transform(real *V, size_t ldv, const real *p, const wino_geom 
                 ROW(0) ROW(1) ROW(2) ROW(3)
 #undef ROW
             }
-            store_block(V + t0 + (size_t)th * TW + tb, ldv, (const real(*)[TB])blk);
+            store_block(V + t0 + (size_t)th * TW + tb, ldv, (const real(*)[TB])blk, w);
         }
     }
 }
 
+static void input_transform(real *V, size_t ldv, const real *p, const wino_geom *g, size_t t0)
+{
+    BY_LANES(input_transform_w, g->TW, V, ldv, p, g, t0)
+}
+
 /* adjoint: p += B dV B^T per tile, p laid out as in input_transform. Tiles overlap by two
  * columns, so a block of tiles is added in two passes: columns 0, 1 of each tile, then 2, 3. */
-static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv, const wino_geom *g, size_t t0)
+INLINE void input_adjoint_w(real *restrict p, const real *restrict dV, size_t ldv, const wino_geom *g, size_t t0,
+                            const int w)
 {
     const int TW = g->TW, PE = TW + 1;
     _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *v = dV + t0 + (size_t)th * TW;
-        for (int tb = 0; tb < TW; tb += TB) {
-            const int n = TW - tb < TB ? TW - tb : TB;
-            for (int l = 0; l < TB; l++) {
+        for (int tb = 0; tb < TW; tb += w) {
+            const int n = TW - tb < w ? TW - tb : w;
+            for (int l = 0; l < w; l++) {
                 const int tw = tb + l;
 #define ROW(i) B4(q##i, v[(4 * i + 0) * ldv + tw], v[(4 * i + 1) * ldv + tw], v[(4 * i + 2) * ldv + tw], \
                   v[(4 * i + 3) * ldv + tw])
@@ -119,17 +138,22 @@ static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv,
             for (int r = 0; r < 4; r++) {
                 real *e = p + (size_t)(2 * th + r) * 2 * PE + tb, *o = e + PE;
                 /* whole blocks again, adding zero past the row */
-                for (int l = 0; l < TB; l++) {
+                for (int l = 0; l < w; l++) {
                     e[l] += l < n ? blk[r][l] : 0;
                     o[l] += l < n ? blk[4 + r][l] : 0;
                 }
-                for (int l = 0; l < TB; l++) {
+                for (int l = 0; l < w; l++) {
                     e[l + 1] += l < n ? blk[8 + r][l] : 0;
                     o[l + 1] += l < n ? blk[12 + r][l] : 0;
                 }
             }
         }
     }
+}
+
+static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv, const wino_geom *g, size_t t0)
+{
+    BY_LANES(input_adjoint_w, g->TW, p, dV, ldv, g, t0)
 }
 
 /* out (2TH x 2TW) = A^T M A per tile */
@@ -156,14 +180,14 @@ static void output_transform(real *restrict out, const real *restrict M, size_t 
 
 /* adjoint: dM = A dy A^T per tile of the zero-padded gradient dy, whose 2TH rows hold
  * their even then their odd columns (TW each) */
-static void output_adjoint(real *dM, size_t ldm, const real *dy, const wino_geom *g, size_t t0)
+INLINE void output_adjoint_w(real *dM, size_t ldm, const real *dy, const wino_geom *g, size_t t0, const int w)
 {
     const int TW = g->TW;
     _Alignas(64) real blk[XI][TB];
     for (int th = 0; th < g->TH; th++) {
         const real *e0 = dy + (size_t)2 * th * 2 * TW, *o0 = e0 + TW, *e1 = o0 + TW, *o1 = e1 + TW;
-        for (int tb = 0; tb < TW; tb += TB) {
-            for (int l = 0; l < TB; l++) {
+        for (int tb = 0; tb < TW; tb += w) {
+            for (int l = 0; l < w; l++) {
                 const int tw = tb + l;
                 A2(c, e0[tw], e1[tw]);
                 A2(e, o0[tw], o1[tw]);
@@ -172,9 +196,14 @@ static void output_adjoint(real *dM, size_t ldm, const real *dy, const wino_geom
                 ROW(0) ROW(1) ROW(2) ROW(3)
 #undef ROW
             }
-            store_block(dM + t0 + (size_t)th * TW + tb, ldm, (const real(*)[TB])blk);
+            store_block(dM + t0 + (size_t)th * TW + tb, ldm, (const real(*)[TB])blk, w);
         }
     }
+}
+
+static void output_adjoint(real *dM, size_t ldm, const real *dy, const wino_geom *g, size_t t0)
+{
+    BY_LANES(output_adjoint_w, g->TW, dM, ldm, dy, g, t0)
 }
 
 /* ---- chunk level ------------------------------------------------------------------------------ */
