@@ -156,26 +156,45 @@ static void input_adjoint(real *restrict p, const real *restrict dV, size_t ldv,
     BY_LANES(input_adjoint_w, g->TW, p, dV, ldv, g, t0)
 }
 
-/* out (2TH x 2TW) = A^T M A per tile */
-static void output_transform(real *restrict out, const real *restrict M, size_t ldm, const wino_geom *g, size_t t0)
+/* out (2TH x 2TW) = A^T M A per tile. Whole blocks are stored too: with TW < w the surplus
+ * lands in rows written afterwards or in out's slack; with TW >= w the last block is moved
+ * back to end at the row's end (some tiles computed twice, same values). */
+INLINE void output_transform_w(real *restrict out, const real *restrict M, size_t ldm, const wino_geom *g,
+                               size_t t0, const int w)
 {
     const int TW = g->TW, OW = 2 * TW;
+    _Alignas(64) real blk[4][TB];
     for (int th = 0; th < g->TH; th++) {
         real *o0 = out + (size_t)2 * th * OW, *o1 = o0 + OW;
         const real *m = M + t0 + (size_t)th * TW;
-        for (int tw = 0; tw < TW; tw++) {
+        for (int tb0 = 0; tb0 < TW; tb0 += w) {
+            const int tb = TW >= w && tb0 > TW - w ? TW - w : tb0;
+            for (int l = 0; l < w; l++) {
+                const int tw = tb + l;
 #define ROW(i) AT4(q##i, m[(4 * i + 0) * ldm + tw], m[(4 * i + 1) * ldm + tw], m[(4 * i + 2) * ldm + tw], \
                    m[(4 * i + 3) * ldm + tw])
-            ROW(0); ROW(1); ROW(2); ROW(3);
+                ROW(0); ROW(1); ROW(2); ROW(3);
 #undef ROW
-            AT4(c, q00, q10, q20, q30);
-            AT4(e, q01, q11, q21, q31);
-            o0[2 * tw] = c0;
-            o0[2 * tw + 1] = e0;
-            o1[2 * tw] = c1;
-            o1[2 * tw + 1] = e1;
+                AT4(c, q00, q10, q20, q30);
+                AT4(e, q01, q11, q21, q31);
+                blk[0][l] = c0; blk[1][l] = e0; blk[2][l] = c1; blk[3][l] = e1;
+            }
+            /* row o0 before o1: a surplus of o0 runs into o1 */
+            for (int l = 0; l < w; l++) {
+                o0[2 * (tb + l)] = blk[0][l];
+                o0[2 * (tb + l) + 1] = blk[1][l];
+            }
+            for (int l = 0; l < w; l++) {
+                o1[2 * (tb + l)] = blk[2][l];
+                o1[2 * (tb + l) + 1] = blk[3][l];
+            }
         }
     }
+}
+
+static void output_transform(real *out, const real *M, size_t ldm, const wino_geom *g, size_t t0)
+{
+    BY_LANES(output_transform_w, g->TW, out, M, ldm, g, t0)
 }
 
 /* adjoint: dM = A dy A^T per tile of the zero-padded gradient dy, whose 2TH rows hold
