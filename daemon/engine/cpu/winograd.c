@@ -113,7 +113,7 @@ static void input_transform(real *V, size_t ldv, const real *p, const wino_geom 
 }
 
 /* adjoint: p += B dV B^T per tile, p laid out as in input_transform. Tiles overlap by two
- * columns, so a block of tiles is added in two passes: columns 0, 1 of each tile, then 2, 3. */
+ * columns (a tile's columns 2, 3 are the next one's 0, 1). */
 INLINE void input_adjoint_w(real *restrict p, const real *restrict dV, size_t ldv, const wino_geom *g, size_t t0,
                             const int w)
 {
@@ -137,14 +137,17 @@ INLINE void input_adjoint_w(real *restrict p, const real *restrict dV, size_t ld
             }
             for (int r = 0; r < 4; r++) {
                 real *e = p + (size_t)(2 * th + r) * 2 * PE + tb, *o = e + PE;
-                /* whole blocks again, adding zero past the row */
+                /* columns 0, 1 of tile l and 2, 3 of tile l - 1 meet at e[l], o[l]: one pass
+                 * (two passes stalled on stores re-read one lane over), whole blocks again,
+                 * adding zero past the row */
                 for (int l = 0; l < w; l++) {
-                    e[l] += l < n ? blk[r][l] : 0;
-                    o[l] += l < n ? blk[4 + r][l] : 0;
+                    const int a = l < n, b = l > 0 && l <= n;
+                    e[l] = e[l] + (a ? blk[r][l] : 0) + (b ? blk[8 + r][l - 1] : 0);
+                    o[l] = o[l] + (a ? blk[4 + r][l] : 0) + (b ? blk[12 + r][l - 1] : 0);
                 }
-                for (int l = 0; l < w; l++) {
-                    e[l + 1] += l < n ? blk[8 + r][l] : 0;
-                    o[l + 1] += l < n ? blk[12 + r][l] : 0;
+                if (n == w) {
+                    e[w] += blk[8 + r][w - 1];
+                    o[w] += blk[12 + r][w - 1];
                 }
             }
         }
