@@ -8,10 +8,10 @@ int store_checkpoint_upsert(brn_store *s, int64_t job_id, int epoch, long step,
                             const char *path, int64_t bytes, char *err, size_t errlen)
 {
     if (!path || !*path || epoch < 0 || step < 0 || bytes < 0)
-        return store_fail(BRN_EINVAL, err, errlen, "store: bad checkpoint record");
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: bad checkpoint record");
     brn_checkpoint_row probe;
     if (strlen(path) >= sizeof probe.path) /* it must fit when read back */
-        return store_fail(BRN_EINVAL, err, errlen, "store: checkpoint path longer than %zu bytes",
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: checkpoint path longer than %zu bytes",
                           sizeof probe.path - 1);
     sqlite3_stmt *st;
     int rc = 0;
@@ -28,7 +28,7 @@ int store_checkpoint_upsert(brn_store *s, int64_t job_id, int epoch, long step,
     sqlite3_bind_int64(st, 6, store_now_ms());
     int src = sqlite3_step(st);
     if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)job_id);
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "no job %lld", (long long)job_id);
     else
         SQL_CHECK(src, SQLITE_DONE);
 fail:
@@ -56,7 +56,7 @@ int store_checkpoint_latest(brn_store *s, int64_t job_id, brn_checkpoint_row *ou
         out->bytes = sqlite3_column_int64(st, 3);
         out->created_ms = sqlite3_column_int64(st, 4);
     } else if (src == SQLITE_DONE) {
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "job %lld has no checkpoint",
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "job %lld has no checkpoint",
                         (long long)job_id);
     } else {
         SQL_CHECK(src, SQLITE_DONE);

@@ -92,7 +92,7 @@ static int advance_job(brn_store *s, int64_t job_id, const brn_epoch_metrics *m,
     sqlite3_bind_int64(st, 3, m->step);
     SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
     if (sqlite3_changes(s->db) != 1)
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)job_id);
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "no job %lld", (long long)job_id);
 fail:
     sqlite3_reset(st);
     return rc;
@@ -102,7 +102,7 @@ int store_epoch_upsert(brn_store *s, int64_t job_id, const brn_epoch_metrics *m,
                        char *err, size_t errlen)
 {
     if (m->epoch < 1 || m->step < 0 || m->n_diag < 0 || (m->n_diag > 0 && !m->diag))
-        return store_fail(BRN_EINVAL, err, errlen, "store: bad epoch metrics (epoch %d, "
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: bad epoch metrics (epoch %d, "
                           "step %ld, %d diagnostics)", m->epoch, m->step, m->n_diag);
     int rc = store_begin(s, err, errlen);
     if (rc < 0)
@@ -155,7 +155,7 @@ static int read_metrics(brn_store *s, int64_t job_id, int after_epoch, vec *out,
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         brn_epoch_metrics *m = vec_push(out, sizeof *m);
         if (!m) {
-            rc = store_fail(BRN_ENOMEM, err, errlen, "store: out of memory reading epochs");
+            rc = brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory reading epochs");
             goto fail;
         }
         m->epoch = sqlite3_column_int(st, 0);
@@ -194,7 +194,7 @@ static int read_diag(brn_store *s, int64_t job_id, int after_epoch, vec *out, ve
         brn_renorm_diag *d = vec_push(out, sizeof *d);
         int *e = vec_push(epochs, sizeof *e);
         if (!d || !e) {
-            rc = store_fail(BRN_ENOMEM, err, errlen, "store: out of memory reading diagnostics");
+            rc = brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory reading diagnostics");
             goto fail;
         }
         *e = sqlite3_column_int(st, 0);
@@ -227,7 +227,7 @@ int store_epochs_get(brn_store *s, int64_t job_id, int after_epoch, int with_dia
     size_t dbytes = (size_t)dv.n * sizeof(brn_renorm_diag);
     brn_epoch_metrics *m = malloc(mbytes + dbytes + 1);
     if (!m) {
-        rc = store_fail(BRN_ENOMEM, err, errlen, "store: out of memory reading epochs");
+        rc = brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory reading epochs");
         goto done;
     }
     brn_renorm_diag *d = (brn_renorm_diag *)((char *)m + mbytes);

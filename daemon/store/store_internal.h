@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "store.h"
 
 /* How long a write waits for a lock held by another connection (e.g. the sqlite3
@@ -52,10 +53,6 @@ sqlite3_stmt *store_stmt(brn_store *s, store_stmt_id id, const char *sql, char *
  * return BRN_EIO. */
 int store_sql_error(brn_store *s, const char *what, const char *file, int line,
                     char *err, size_t errlen);
-
-/* Write a formatted message into err (NULL-safe) and return code. */
-int store_fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Transactions for multi-statement writes: BEGIN IMMEDIATE takes the write lock at
  * once so a busy database fails at the start, not halfway. */

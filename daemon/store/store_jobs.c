@@ -71,7 +71,7 @@ static int read_row(sqlite3_stmt *st, brn_job_row *row, char *err, size_t errlen
         (sqlite3_column_type(st, 7) != SQLITE_NULL && !row->error_code) ||
         (sqlite3_column_type(st, 14) != SQLITE_NULL && !row->device)) {
         brn_job_row_free(row);
-        return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory reading job");
+        return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory reading job");
     }
     return 0;
 }
@@ -104,7 +104,7 @@ static int read_one(brn_store *s, sqlite3_stmt *st, brn_job_row *row, const char
     if (src == SQLITE_ROW)
         rc = read_row(st, row, err, errlen);
     else if (src == SQLITE_DONE)
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "%s", what);
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "%s", what);
     else
         rc = store_sql_error(s, what, __FILE__, __LINE__, err, errlen);
     sqlite3_reset(st);
@@ -144,7 +144,7 @@ static int job_by_key(brn_store *s, const char *key, int64_t *id, char **spec_js
         *id = sqlite3_column_int64(st, 0);
         *spec_json = dup_text(st, 1);
         if (!*spec_json)
-            rc = store_fail(BRN_ENOMEM, err, errlen, "store: out of memory");
+            rc = brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory");
     } else if (src == SQLITE_DONE) {
         rc = STORE_NOT_FOUND;
     } else {
@@ -163,7 +163,7 @@ int store_job_insert(brn_store *s, const char *name, int priority, const char *i
     *existed = 0;
     *id = 0;
     if (!spec_json)
-        return store_fail(BRN_EINVAL, err, errlen, "store: job without a spec");
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: job without a spec");
     const char *key = idempotency_key && *idempotency_key ? idempotency_key : NULL;
     if (key) {
         /* One writer (see store.h): nobody can insert the key between this look-up
@@ -175,7 +175,7 @@ int store_job_insert(brn_store *s, const char *name, int priority, const char *i
             int same = !strcmp(old_spec, spec_json);
             free(old_spec);
             if (!same)
-                return store_fail(STORE_CONFLICT, err, errlen, "idempotency key \"%s\" was "
+                return brn_errorf(err, errlen, STORE_CONFLICT, "idempotency key \"%s\" was "
                                   "already used by job %lld with a different spec", key,
                                   (long long)*id);
             return 0;
@@ -243,7 +243,7 @@ int store_job_list(brn_store *s, const brn_job_filter *f, brn_job_row **rows, in
     if (next_cursor)
         *next_cursor = 0;
     if (f->limit < 0 || f->cursor < 0)
-        return store_fail(BRN_EINVAL, err, errlen, "store: negative page limit or cursor");
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: negative page limit or cursor");
     int limit = f->limit ? f->limit : STORE_LIST_DEFAULT_LIMIT;
     if (limit > STORE_LIST_MAX_LIMIT)
         limit = STORE_LIST_MAX_LIMIT;
@@ -264,7 +264,7 @@ int store_job_list(brn_store *s, const brn_job_filter *f, brn_job_row **rows, in
     brn_job_row *out = calloc((size_t)limit + 1, sizeof *out);
     if (!out) {
         sqlite3_reset(st);
-        return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory listing jobs");
+        return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory listing jobs");
     }
     int rc = 0, count = 0, src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -297,7 +297,7 @@ int store_jobs_in_state(brn_store *s, brn_job_state st, brn_job_row **rows, int 
     *rows = NULL;
     *n = 0;
     if ((unsigned)st >= BRN_JOB_STATE_COUNT)
-        return store_fail(BRN_EINVAL, err, errlen, "store: bad job state %d", (int)st);
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: bad job state %d", (int)st);
     /* Page through store_job_list so the result has no size limit. */
     brn_job_filter f = { .state_mask = BRN_JOB_STATE_BIT(st), .limit = STORE_LIST_MAX_LIMIT };
     brn_job_row *all = NULL;
@@ -315,7 +315,7 @@ int store_jobs_in_state(brn_store *s, brn_job_state st, brn_job_row **rows, int 
         if (!grown) {
             brn_job_rows_free(page, count);
             brn_job_rows_free(all, total);
-            return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory");
+            return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory");
         }
         all = grown;
         memcpy(all + total, page, (size_t)count * sizeof *page);
@@ -340,7 +340,7 @@ static int job_state(brn_store *s, int64_t id, brn_job_state *state, char *err, 
     if (src == SQLITE_ROW)
         *state = (brn_job_state)store_job_state_parse((const char *)sqlite3_column_text(st, 0));
     else if (src == SQLITE_DONE)
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)id);
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "no job %lld", (long long)id);
     else
         rc = store_sql_error(s, "reading job state", __FILE__, __LINE__, err, errlen);
     sqlite3_reset(st);
@@ -364,13 +364,13 @@ int store_job_set_state(brn_store *s, int64_t id, brn_job_state to, const char *
                         const char *error_code, const char *device, char *err, size_t errlen)
 {
     if ((unsigned)to >= BRN_JOB_STATE_COUNT)
-        return store_fail(BRN_EINVAL, err, errlen, "store: bad job state %d", (int)to);
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: bad job state %d", (int)to);
     brn_job_state from;
     int rc = job_state(s, id, &from, err, errlen);
     if (rc < 0)
         return rc;
     if (!move_allowed(from, to))
-        return store_fail(STORE_CONFLICT, err, errlen, "job %lld is %s and cannot become %s",
+        return brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is %s and cannot become %s",
                           (long long)id, store_job_state_name(from), store_job_state_name(to));
     sqlite3_stmt *st;
     /* ?5 = now. started_ms is stamped on the first RUNNING only (a resumed job keeps
@@ -395,7 +395,7 @@ int store_job_set_state(brn_store *s, int64_t id, brn_job_state to, const char *
     sqlite3_bind_text(st, 7, store_job_state_name(from), -1, SQLITE_STATIC);
     SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
     if (sqlite3_changes(s->db) != 1) /* only another connection could cause this */
-        rc = store_fail(STORE_CONFLICT, err, errlen, "job %lld changed state concurrently",
+        rc = brn_errorf(err, errlen, STORE_CONFLICT, "job %lld changed state concurrently",
                         (long long)id);
 fail:
     sqlite3_reset(st);
@@ -415,7 +415,7 @@ int store_job_set_progress(brn_store *s, int64_t id, int epoch, long step, long 
     sqlite3_bind_int64(st, 4, total_steps);
     SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
     if (sqlite3_changes(s->db) != 1)
-        rc = store_fail(STORE_NOT_FOUND, err, errlen, "no job %lld", (long long)id);
+        rc = brn_errorf(err, errlen, STORE_NOT_FOUND, "no job %lld", (long long)id);
 fail:
     sqlite3_reset(st);
     return rc;
@@ -428,7 +428,7 @@ int store_job_request_cancel(brn_store *s, int64_t id, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     if (store_job_state_is_final(from))
-        return store_fail(STORE_CONFLICT, err, errlen, "job %lld is already %s",
+        return brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is already %s",
                           (long long)id, store_job_state_name(from));
     sqlite3_stmt *st;
     STMT_OR_RETURN(st, STMT_JOB_REQUEST_CANCEL,

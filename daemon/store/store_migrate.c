@@ -23,7 +23,7 @@ static int read_version(brn_store *s, int *v, char *err, size_t errlen)
     int rc = 0;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
-        rc = store_fail(BRN_EIO, err, errlen, "store: reading the schema version: %s",
+        rc = brn_errorf(err, errlen, BRN_EIO, "store: reading the schema version: %s",
                         sqlite3_errmsg(s->db));
     else
         *v = sqlite3_column_int(st, 0);
@@ -36,7 +36,7 @@ static int apply(brn_store *s, const store_migration *m, char *err, size_t errle
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = store_fail(BRN_EIO, err, errlen, "store: migration %s failed: %s", m->name,
+        int rc = brn_errorf(err, errlen, BRN_EIO, "store: migration %s failed: %s", m->name,
                             msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return rc;
@@ -45,7 +45,7 @@ static int apply(brn_store *s, const store_migration *m, char *err, size_t errle
     char bump[48];
     snprintf(bump, sizeof bump, "PRAGMA user_version = %d", m->version);
     if (sqlite3_exec(s->db, bump, NULL, NULL, NULL) != SQLITE_OK)
-        return store_fail(BRN_EIO, err, errlen, "store: migration %s: setting version: %s",
+        return brn_errorf(err, errlen, BRN_EIO, "store: migration %s: setting version: %s",
                           m->name, sqlite3_errmsg(s->db));
     return 0;
 }
@@ -62,7 +62,7 @@ int store_migrate(brn_store *s, const char *path, int max_version, char *err, si
         if ((rc = read_version(s, &v, err, errlen)) < 0)
             goto fail;
         if (v > store_migrations_count) {
-            rc = store_fail(STORE_TOO_NEW, err, errlen,
+            rc = brn_errorf(err, errlen, STORE_TOO_NEW,
                             "store: %s has schema version %d, newer than this brnd knows "
                             "(up to %d): it was written by a newer brnd; refusing to open it",
                             path, v, store_migrations_count);

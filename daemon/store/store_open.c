@@ -8,22 +8,11 @@
 
 #include "store_internal.h"
 
-int store_fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int store_sql_error(brn_store *s, const char *what, const char *file, int line,
                     char *err, size_t errlen)
 {
     const char *base = strrchr(file, '/');
-    return store_fail(BRN_EIO, err, errlen, "store: %s: %s (%s:%d)", what,
+    return brn_errorf(err, errlen, BRN_EIO, "store: %s: %s (%s:%d)", what,
                       s && s->db ? sqlite3_errmsg(s->db) : "no database",
                       base ? base + 1 : file, line);
 }
@@ -45,7 +34,7 @@ sqlite3_stmt *store_stmt(brn_store *s, store_stmt_id id, const char *sql, char *
     }
     /* PERSISTENT: these live as long as the connection. */
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        store_fail(BRN_EIO, err, errlen, "store: preparing \"%.60s...\": %s", sql,
+        brn_errorf(err, errlen, BRN_EIO, "store: preparing \"%.60s...\": %s", sql,
                    sqlite3_errmsg(s->db));
         return NULL;
     }
@@ -61,7 +50,7 @@ static int step_done(brn_store *s, store_stmt_id id, const char *sql, char *err,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return store_fail(BRN_EIO, err, errlen, "store: %s: %s", sql, sqlite3_errmsg(s->db));
+        return brn_errorf(err, errlen, BRN_EIO, "store: %s: %s", sql, sqlite3_errmsg(s->db));
     return 0;
 }
 
@@ -86,14 +75,14 @@ void store_rollback(brn_store *s)
 static int configure(brn_store *s, const char *path, char *err, size_t errlen)
 {
     if (sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return store_fail(BRN_EIO, err, errlen, "store: %s: busy timeout: %s", path,
+        return brn_errorf(err, errlen, BRN_EIO, "store: %s: busy timeout: %s", path,
                           sqlite3_errmsg(s->db));
     /* Ask for WAL and read back what we got: a file system without shared memory
      * support silently keeps another mode. ":memory:" answers "memory". */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        int rc = store_fail(BRN_EIO, err, errlen, "store: %s: setting WAL mode: %s", path,
+        int rc = brn_errorf(err, errlen, BRN_EIO, "store: %s: setting WAL mode: %s", path,
                             sqlite3_errmsg(s->db));
         sqlite3_finalize(st);
         return rc;
@@ -101,7 +90,7 @@ static int configure(brn_store *s, const char *path, char *err, size_t errlen)
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     int ok = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory"));
     if (!ok) {
-        store_fail(BRN_EIO, err, errlen, "store: %s: journal mode is \"%s\", WAL is needed "
+        brn_errorf(err, errlen, BRN_EIO, "store: %s: journal mode is \"%s\", WAL is needed "
                    "(is the file system shared or read-only?)", path, mode ? mode : "?");
         sqlite3_finalize(st);
         return BRN_EIO;
@@ -112,7 +101,7 @@ static int configure(brn_store *s, const char *path, char *err, size_t errlen)
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      &msg) != SQLITE_OK) {
-        int rc = store_fail(BRN_EIO, err, errlen, "store: %s: %s", path, msg ? msg : "pragma failed");
+        int rc = brn_errorf(err, errlen, BRN_EIO, "store: %s: %s", path, msg ? msg : "pragma failed");
         sqlite3_free(msg);
         return rc;
     }
@@ -124,14 +113,14 @@ int store_open_at_version(const char *path, int max_version, brn_store **out,
 {
     *out = NULL;
     if (!path || !*path)
-        return store_fail(BRN_EINVAL, err, errlen, "store: no database path");
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: no database path");
     brn_store *s = calloc(1, sizeof *s);
     if (!s)
-        return store_fail(BRN_ENOMEM, err, errlen, "store: out of memory");
+        return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory");
     int rc;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        rc = store_fail(BRN_EIO, err, errlen, "store: cannot open %s: %s", path,
+        rc = brn_errorf(err, errlen, BRN_EIO, "store: cannot open %s: %s", path,
                         s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
