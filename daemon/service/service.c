@@ -151,6 +151,21 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     reply_job(call, svc, id);
 }
 
+int svc_load_job(brn_rpc_call *call, brn_service *svc, int64_t id, brn_job_row *row)
+{
+    char err[512];
+    if (validate_job_id("id", id, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    int rc = store_job_get(svc->store, id, row, err, sizeof err);
+    if (rc) {
+        svc_fail_store(call, rc, err);
+        return -1;
+    }
+    return 0;
+}
+
 void svc_get_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
 {
     const Brn__V1__GetJobRequest *req = (const Brn__V1__GetJobRequest *)msg;
@@ -211,15 +226,7 @@ void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     const Brn__V1__CancelJobRequest *req = (const Brn__V1__CancelJobRequest *)msg;
     char err[512];
     brn_job_row row;
-    if (validate_job_id("id", req->id, err, sizeof err)) {
-        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
-        return;
-    }
-    int rc = store_job_get(svc->store, req->id, &row, err, sizeof err);
-    if (rc) {
-        svc_fail_store(call, rc, err);
-        return;
-    }
+    if (svc_load_job(call, svc, req->id, &row)) return;
     brn_job_state st = row.state;
     brn_job_row_free(&row);
     if (store_job_state_is_final(st)) {
@@ -227,6 +234,7 @@ void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
                       store_job_state_name(st));
         return;
     }
+    int rc;
     if (st == BRN_JOB_QUEUED) {
         rc = store_job_set_state(svc->store, req->id, BRN_JOB_CANCELLED, "cancelled by request", NULL, NULL, err,
                                  sizeof err);

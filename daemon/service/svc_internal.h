@@ -29,6 +29,10 @@ struct brn_service {
 /* A store error -> the call's status (NOT_FOUND, FAILED_PRECONDITION, INTERNAL). */
 void svc_fail_store(brn_rpc_call *call, int rc, const char *err);
 
+/* Validate a request's job id and load the job; on failure the call is answered
+ * (INVALID_ARGUMENT or the store's status) and -1 returned. */
+int svc_load_job(brn_rpc_call *call, brn_service *svc, int64_t id, brn_job_row *row);
+
 /* Handlers, one file per area. */
 void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_get_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);

@@ -115,15 +115,7 @@ void svc_watch_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     const Brn__V1__WatchJobRequest *req = (const Brn__V1__WatchJobRequest *)msg;
     char err[512];
     brn_job_row row;
-    if (validate_job_id("id", req->id, err, sizeof err)) {
-        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
-        return;
-    }
-    int rc = store_job_get(svc->store, req->id, &row, err, sizeof err);
-    if (rc) {
-        svc_fail_store(call, rc, err);
-        return;
-    }
+    if (svc_load_job(call, svc, req->id, &row)) return;
     int final = store_job_state_is_final(row.state);
     Brn__V1__WatchEvent ev;
     event_init(&ev, req->id);
