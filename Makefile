@@ -5,7 +5,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -fopenmp -pthread \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -fopenmp -pthread \
            -I. -Idaemon -Idaemon/engine -I$(BUILD)/gen
 LDLIBS  := -lopenblas -ljansson -lz -lm
 SVC_LIBS := -lgrpc -lgpr -lprotobuf-c -luv -lsqlite3
