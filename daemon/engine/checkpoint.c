@@ -18,11 +18,9 @@ static void shape64(const brn_tensor_info *t, int64_t *out)
 /* Renorm diagnostics of the epoch in progress, so a resumed epoch reports the same. */
 static json_t *diag_to_json(brn_model *m)
 {
-    brn_norm_layer *layers[1024];
-    int n = model_norm_layers(m, layers, 1024);
     json_t *a = json_array();
-    for (int i = 0; i < n && i < 1024; i++) {
-        const brn_norm_diag_acc *d = &layers[i]->diag;
+    for (int i = 0; i < m->n_norms; i++) {
+        const brn_norm_diag_acc *d = &m->norms[i]->diag;
         json_array_append_new(a, json_pack("[f,f,I,I,I]", d->sum_abs_r1, d->sum_abs_d, (json_int_t)d->r_clipped,
                                            (json_int_t)d->d_clipped, (json_int_t)d->count));
     }
@@ -31,10 +29,8 @@ static json_t *diag_to_json(brn_model *m)
 
 static void diag_from_json(brn_model *m, const json_t *a)
 {
-    brn_norm_layer *layers[1024];
-    int n = model_norm_layers(m, layers, 1024);
-    for (int i = 0; i < n && i < 1024 && i < (int)json_array_size(a); i++) {
-        brn_norm_diag_acc *d = &layers[i]->diag;
+    for (int i = 0; i < m->n_norms && i < (int)json_array_size(a); i++) {
+        brn_norm_diag_acc *d = &m->norms[i]->diag;
         json_int_t rc = 0, dc = 0, cnt = 0;
         json_unpack(json_array_get(a, i), "[F,F,I,I,I]", &d->sum_abs_r1, &d->sum_abs_d, &rc, &dc, &cnt);
         d->r_clipped = rc;

@@ -190,6 +190,13 @@ int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err
         cin = b->cout;
     }
     m->feat = cin;
+    m->norms = malloc(sizeof *m->norms * (2 * (size_t)m->n_blocks + 1));
+    if (!m->norms) goto oom;
+    for (int i = 0; i < m->n_blocks; i++) {
+        m->norms[m->n_norms++] = &m->blocks[i].n1;
+        m->norms[m->n_norms++] = &m->blocks[i].n2;
+    }
+    m->norms[m->n_norms++] = &m->final_norm;
     rc = rc ? rc : add_norm(m, &m->final_norm, cin, "bn");
     int fcw[2] = {cfg->classes, cin};
     rc = rc ? rc : add_tensor(m, TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
@@ -226,6 +233,7 @@ void model_free(brn_model *m)
     free(m->buffers);
     free(m->arena);
     free(m->blocks);
+    free(m->norms);
     memset(m, 0, sizeof *m);
 }
 
@@ -472,15 +480,3 @@ int model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int
     return 0;
 }
 
-int model_norm_layers(brn_model *m, brn_norm_layer **out, int max)
-{
-    int k = 0;
-    for (int i = 0; i < m->n_blocks; i++) {
-        if (k < max) out[k] = &m->blocks[i].n1;
-        k++;
-        if (k < max) out[k] = &m->blocks[i].n2;
-        k++;
-    }
-    if (k < max) out[k] = &m->final_norm;
-    return k + 1;
-}

@@ -88,6 +88,8 @@ typedef struct brn_model {
     brn_block *blocks;
     int n_blocks;
     brn_norm_layer final_norm;
+    brn_norm_layer **norms;          /* every norm layer in forward order (bn1, bn2 per block, then bn) */
+    int n_norms;
     size_t fc_w, fc_b;
     int feat;                        /* channels into the fc layer (64k) */
 
@@ -125,7 +127,5 @@ int model_backward(brn_model *m, int n);
 int model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
                      double *loss_sum, int *correct, char *err, size_t errlen);
 
-/* Visit every normalization layer (for diagnostics). */
-int model_norm_layers(brn_model *m, brn_norm_layer **out, int max);
 
 #endif

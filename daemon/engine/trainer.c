@@ -20,8 +20,6 @@
 /* OpenBLAS's own threads would fight ours: the layers split work over images instead. */
 extern void openblas_set_num_threads(int);
 
-#define MAX_NORM_LAYERS 1024
-
 typedef struct run {
     brn_job_spec spec;
     const brn_train_hooks *hooks;
@@ -103,11 +101,6 @@ static int setup(run *r, const char *resume)
 
     brn_model_config mc = {s->depth, s->width, r->train.c, r->train.h, r->train.w, r->train.classes,
                            s->batch_size, s->norm, s->norm_eps, s->microbatch, s->gn_groups, s->dropout};
-    if (s->norm == NORM_GN && (16 * s->width) % s->gn_groups) {
-        snprintf(r->err, r->errlen, "gn-groups: %d does not divide the %d channels of WRN width %d", s->gn_groups,
-                 16 * s->width, s->width);
-        return BRN_EINVAL;
-    }
     if ((rc = model_init(&r->model, &mc, threads, r->err, r->errlen))) return rc;
     r->velocity = calloc(r->model.n_params, sizeof(float));
     r->labels = calloc(s->batch_size, sizeof(int));
@@ -162,13 +155,13 @@ static void announce(run *r)
 
 static void fill_diag(run *r, brn_renorm_diag *out, int *n_out)
 {
-    brn_norm_layer *layers[MAX_NORM_LAYERS];
-    int n = model_norm_layers(&r->model, layers, MAX_NORM_LAYERS), k = 0;
-    for (int i = 0; i < n && i < MAX_NORM_LAYERS; i++) {
-        const brn_norm_diag_acc *d = &layers[i]->diag;
+    int k = 0;
+    for (int i = 0; i < r->model.n_norms; i++) {
+        const brn_norm_layer *l = r->model.norms[i];
+        const brn_norm_diag_acc *d = &l->diag;
         if (!d->count) continue;
         brn_renorm_diag *o = &out[k++];
-        snprintf(o->layer, sizeof o->layer, "%s", layers[i]->name);
+        snprintf(o->layer, sizeof o->layer, "%s", l->name);
         o->mean_abs_r_minus_1 = d->sum_abs_r1 / d->count;
         o->mean_abs_d = d->sum_abs_d / d->count;
         o->frac_r_clipped = (double)d->r_clipped / d->count;
@@ -179,9 +172,7 @@ static void fill_diag(run *r, brn_renorm_diag *out, int *n_out)
 
 static void reset_diag(run *r)
 {
-    brn_norm_layer *layers[MAX_NORM_LAYERS];
-    int n = model_norm_layers(&r->model, layers, MAX_NORM_LAYERS);
-    for (int i = 0; i < n && i < MAX_NORM_LAYERS; i++) memset(&layers[i]->diag, 0, sizeof layers[i]->diag);
+    for (int i = 0; i < r->model.n_norms; i++) memset(&r->model.norms[i]->diag, 0, sizeof r->model.norms[i]->diag);
 }
 
 /* Returns 0, BRN_STOPPED, or an error. */
@@ -261,7 +252,7 @@ static int run_epochs(run *r)
 {
     const brn_job_spec *s = &r->spec;
     brn_run_state *st = &r->st;
-    brn_renorm_diag *diag = calloc(MAX_NORM_LAYERS, sizeof *diag);
+    brn_renorm_diag *diag = calloc(r->model.n_norms, sizeof *diag);
     if (!diag) return BRN_ENOMEM;
     int rc = 0;
     for (int epoch = st->epoch; epoch < r->epochs && !rc; epoch++) {

@@ -190,9 +190,8 @@ static void run_model(brn_norm_kind kind, const brn_norm_step *ns, float *logits
     memcpy(logits, m.logits, sizeof(float) * 30);
     memcpy(grads, m.grads, sizeof(float) * m.n_params);
     *r_lo = 1e9f, *r_hi = -1e9f;
-    brn_norm_layer *layers[16];
-    int nl = model_norm_layers(&m, layers, 16);
-    for (int l = 0; l < nl; l++)
+    brn_norm_layer **layers = m.norms;
+    for (int l = 0; l < m.n_norms; l++)
         for (int c = 0; c < layers[l]->c; c++) {
             float rv = layers[l]->saved[4 * c + 2];
             *r_lo = fminf(*r_lo, rv);
