@@ -23,7 +23,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     int depth = 16, width = 4, batch = 128, threads = 2, steps = 5, warmup = 2, size = 32, channels = 3;
-    blas_select_reexec(argv);
+    brn_blas_select_reexec(argv);
     const char *norms = "bn,brn";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--depth")) depth = atoi(argv[i + 1]);
@@ -39,44 +39,44 @@ int main(int argc, char **argv)
             return 64;
         }
     }
-    layers_set_threads(threads);
+    brn_cpu_set_threads(threads);
     openblas_set_num_threads(1);
     char list[64];
     snprintf(list, sizeof list, "%s", norms);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        brn_norm_kind kind = !strcmp(tok, "brn") ? NORM_BRN : !strcmp(tok, "gn") ? NORM_GN : NORM_BN;
+        brn_norm_kind kind = !strcmp(tok, "brn") ? BRN_NORM_BRN : !strcmp(tok, "gn") ? BRN_NORM_GN : BRN_NORM_BN;
         brn_model_config mc = {depth, width, channels, size, size, 10, batch, kind, 1e-5, 0, 8, 0};
         brn_model m;
         char err[256];
-        if (model_init(&m, &mc, threads, err, sizeof err)) {
+        if (brn_model_init(&m, &mc, threads, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
-        model_init_weights(&m, 1);
+        brn_model_init_weights(&m, 1);
         brn_rng r;
-        rng_init(&r, 3);
+        brn_rng_init(&r, 3);
         size_t nx = (size_t)batch * channels * size * size;
         float *x = malloc(sizeof(float) * nx), *vel = calloc(m.n_params, sizeof(float));
         int *labels = malloc(sizeof(int) * batch);
-        for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)brn_rng_normal(&r);
         for (int i = 0; i < batch; i++) labels[i] = i % 10;
         /* BRN with relaxed limits so the renorm path does its full work */
-        brn_norm_step ns = {kind == NORM_BRN ? 0.01 : 0.1, kind == NORM_BRN ? 3 : 1, kind == NORM_BRN ? 5 : 0, 0};
+        brn_norm_step ns = {kind == BRN_NORM_BRN ? 0.01 : 0.1, kind == BRN_NORM_BRN ? 3 : 1, kind == BRN_NORM_BRN ? 5 : 0, 0};
         brn_sgd opt = {0.01, 0.9, 5e-4, 0};
         double t0 = 0, loss;
         int correct;
         for (int s = 0; s < warmup + steps; s++) {
             if (s == warmup) t0 = now();
-            model_train_step(&m, x, labels, batch, &ns, &loss, &correct, err, sizeof err);
-            sgd_step(m.params, m.grads, vel, m.n_params, &opt);
+            brn_model_train_step(&m, x, labels, batch, &ns, &loss, &correct, err, sizeof err);
+            brn_sgd_step(m.params, m.grads, vel, m.n_params, &opt);
         }
         double secs = now() - t0;
         printf("{\"impl\":\"brn-c\",\"norm\":\"%s\",\"depth\":%d,\"width\":%d,\"batch\":%d,\"threads\":%d,"
                "\"steps\":%d,\"images_per_sec\":%.2f,\"blas_core\":\"%s\"}\n",
-               tok, depth, width, batch, threads, steps, batch * steps / secs, blas_core_name());
+               tok, depth, width, batch, threads, steps, batch * steps / secs, brn_blas_core_name());
         fflush(stdout);
         free(x), free(vel), free(labels);
-        model_free(&m);
+        brn_model_free(&m);
     }
     return 0;
 }

@@ -19,7 +19,7 @@ static void submit_help(cli *c)
            "  --idempotency-key KEY   a retried submit with the same key returns the same job\n"
            "  --wait                  watch the job to its end\n\n"
            "Spec flags:\n", c->prog);
-    spec_print_help(stdout);
+    brn_spec_print_help(stdout);
 }
 
 /* "--opt=value" or "--opt value": the value (advancing *i), else NULL. */

@@ -6,7 +6,7 @@
 
 #include "pb_field.h"
 
-/* Field names of the spec table, collected once through spec_for_each. */
+/* Field names of the spec table, collected once through brn_spec_for_each. */
 typedef struct field_list {
     char names[SPEC_PROTO_MAX_FIELDS][64];
     int n;
@@ -29,7 +29,7 @@ static int list_has(const field_list *l, const char *name)
 
 static int is_bool_field(const char *name)
 {
-    return spec_is_bool_flag(name);
+    return brn_spec_is_bool_flag(name);
 }
 
 int ctl_spec_given_has(const ctl_spec_given *g, const char *name)
@@ -50,11 +50,11 @@ int ctl_spec_args_parse(brn_job_spec *s, ctl_spec_given *g, int argc, char **arg
 {
     field_list fl = {0};
     brn_job_spec d;
-    spec_defaults(&d);
-    spec_for_each(&d, collect_name, &fl);
+    brn_spec_defaults(&d);
+    brn_spec_for_each(&d, collect_name, &fl);
     *s = d;
     g->n = 0;
-    if (spec_parse_args(s, argc, argv, err, errlen, 1, rest, n_rest)) return -1;
+    if (brn_spec_parse_args(s, argc, argv, err, errlen, 1, rest, n_rest)) return -1;
     /* Replay the parser's walk over the tokens it took, to learn which fields were named. */
     int r = 0;
     for (int i = 0; i < argc; i++) {
@@ -116,7 +116,7 @@ Brn__V1__JobSpec *ctl_spec_to_proto(const brn_job_spec *s, const ctl_spec_given 
     }
     brn__v1__job_spec__init(p);
     to_proto_ctx c = {p, g, err, errlen};
-    if (spec_for_each(s, put_field, &c)) {
+    if (brn_spec_for_each(s, put_field, &c)) {
         brn__v1__job_spec__free_unpacked(p, NULL);
         return NULL;
     }
@@ -127,12 +127,12 @@ int ctl_spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *p, char *err, s
 {
     const ProtobufCMessageDescriptor *d = &brn__v1__job_spec__descriptor;
     char buf[1100];
-    spec_defaults(s);
+    brn_spec_defaults(s);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (!pb_field_present(&p->base, f)) continue;
         if (pb_field_get_text(&p->base, f, buf, sizeof buf)) continue;
-        if (spec_set(s, f->name, buf, err, errlen)) return -1;
+        if (brn_spec_set(s, f->name, buf, err, errlen)) return -1;
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 /* The job spec <-> the proto JobSpec, by field name (spec field names equal proto names).
  *
  * submit_args: brnctl submit's argv parsed with the engine's own flag parser
- * (spec_parse_args), remembering which fields the user gave so that only those are sent
+ * (brn_spec_parse_args), remembering which fields the user gave so that only those are sent
  * and the daemon applies its defaults to the rest. */
 #ifndef BRNCTL_CTL_SPEC_H
 #define BRNCTL_CTL_SPEC_H
@@ -18,7 +18,7 @@ typedef struct ctl_spec_given {
     int n;
 } ctl_spec_given;
 
-/* Parses argv (after "submit") into s (from spec_defaults) and g. Arguments that are not
+/* Parses argv (after "submit") into s (from brn_spec_defaults) and g. Arguments that are not
  * spec flags are left, by index, in rest[] (room for argc). Returns 0, or -1 with err. */
 int ctl_spec_args_parse(brn_job_spec *s, ctl_spec_given *g, int argc, char **argv, int *rest, int *n_rest,
                     char *err, size_t errlen);

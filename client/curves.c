@@ -27,22 +27,22 @@ void curve_label(const Brn__V1__JobCurve *c, char *out, size_t n)
     o = r > 0 ? (size_t)r : 0;
     int have_spec = c->spec && !ctl_spec_from_proto(&s, c->spec, err, sizeof err);
     /* a job named after its norm ("bn") would read "#1 bn bn" */
-    if (c->name && c->name[0] && o < n && !(have_spec && !strcmp(c->name, norm_kind_name(s.norm)))) {
+    if (c->name && c->name[0] && o < n && !(have_spec && !strcmp(c->name, brn_norm_kind_name(s.norm)))) {
         r = snprintf(out + o, n - o, " %s", c->name);
         if (r > 0) o += (size_t)r;
     }
     if (o >= n || !have_spec) return;
-    r = snprintf(out + o, n - o, " %s WRN-%d-%d bs=%d", norm_kind_name(s.norm), s.depth, s.width, s.batch_size);
+    r = snprintf(out + o, n - o, " %s WRN-%d-%d bs=%d", brn_norm_kind_name(s.norm), s.depth, s.width, s.batch_size);
     if (r > 0) o += (size_t)r;
     if (o >= n) return;
-    if (s.norm == NORM_BRN) {
+    if (s.norm == BRN_NORM_BRN) {
         appendf(out, n, &o, " %s=%g", s.rmax, "rmax");
         appendf(out, n, &o, " %s=%g", s.dmax, "dmax");
-        if (s.renorm_schedule == RENORM_LOGISTIC) appendf(out, n, &o, " %s=%g", s.t_delta, "logistic t_delta");
+        if (s.renorm_schedule == BRN_RENORM_LOGISTIC) appendf(out, n, &o, " %s=%g", s.t_delta, "logistic t_delta");
     }
-    if (s.norm == NORM_GN) appendf(out, n, &o, " %s=%g", s.gn_groups, "groups");
-    if ((s.norm == NORM_BN || s.norm == NORM_BRN) && s.microbatch > 0) appendf(out, n, &o, " %s=%g", s.microbatch, "mb");
-    if ((s.norm == NORM_BN || s.norm == NORM_BRN) && s.eval_stats == EVAL_BATCH) {
+    if (s.norm == BRN_NORM_GN) appendf(out, n, &o, " %s=%g", s.gn_groups, "groups");
+    if ((s.norm == BRN_NORM_BN || s.norm == BRN_NORM_BRN) && s.microbatch > 0) appendf(out, n, &o, " %s=%g", s.microbatch, "mb");
+    if ((s.norm == BRN_NORM_BN || s.norm == BRN_NORM_BRN) && s.eval_stats == BRN_EVAL_BATCH) {
         if (o < n) snprintf(out + o, n - o, " eval=batch");
     }
 }
@@ -118,7 +118,7 @@ void curves_print_csv(FILE *out, Brn__V1__JobCurve *const *curves, size_t n)
         const Brn__V1__JobCurve *c = curves[k];
         brn_job_spec s;
         char err[256];
-        const char *norm = c->spec && !ctl_spec_from_proto(&s, c->spec, err, sizeof err) ? norm_kind_name(s.norm) : "";
+        const char *norm = c->spec && !ctl_spec_from_proto(&s, c->spec, err, sizeof err) ? brn_norm_kind_name(s.norm) : "";
         for (size_t i = 0; i < c->n_epochs; i++) {
             const Brn__V1__EpochMetrics *e = c->epochs[i];
             fprintf(out, "%lld,", (long long)c->job_id);

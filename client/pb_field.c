@@ -89,7 +89,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         for (unsigned i = 0; i < ed->n_values; i++) {
             const char *name = ed->values[i].name;
             size_t ln = strlen(name), lv = strlen(v);
-            /* "brn" matches NORM_BRN: compare against the suffix after an underscore */
+            /* "brn" matches BRN_NORM_BRN: compare against the suffix after an underscore */
             if (!strcasecmp(name, v) || (ln > lv && name[ln - lv - 1] == '_' && !strcasecmp(name + ln - lv, v))) {
                 *(int *)dst = ed->values[i].value;
                 return 0;

@@ -19,7 +19,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    blas_select_reexec(argv);
+    brn_blas_select_reexec(argv);
     if (argc > 1 && !strcmp(argv[1], "train")) return train_cmd_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "serve")) return serve_main(argc - 2, argv + 2);
     if (argc > 1 && (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))) {

@@ -47,10 +47,10 @@ static void ui_start(void *user, const brn_run_info *in)
     const brn_job_spec *s = ui->spec;
     ui->epochs = in->epochs;
     fprintf(stderr, "WRN-%d-%d %s on %s: %ld train / %ld test images %dx%dx%d, %d classes, %.2fM parameters, %s\n",
-            s->depth, s->width, norm_kind_name(s->norm), s->dataset, in->train_examples, in->test_examples, in->in_h,
+            s->depth, s->width, brn_norm_kind_name(s->norm), s->dataset, in->train_examples, in->test_examples, in->in_h,
             in->in_w, in->in_c, in->classes, in->parameters / 1e6, in->device);
     fprintf(stderr, "%d epoch(s) x %ld steps = %ld steps, batch %d, lr %g (%s)\n", in->epochs, in->steps_per_epoch,
-            in->total_steps, s->batch_size, s->lr, lr_schedule_name(s->lr_schedule));
+            in->total_steps, s->batch_size, s->lr, brn_lr_schedule_name(s->lr_schedule));
     if (in->start_step)
         fprintf(stderr, "resumed at step %ld (%d epoch(s) done)\n", in->start_step, in->start_epoch);
 }
@@ -106,7 +106,7 @@ static void ui_epoch(void *user, const brn_epoch_metrics *m)
         printf("epoch %3d/%d  train loss %.4f acc %6.2f%%", m->epoch, ui->epochs, m->train_loss, 100 * m->train_acc);
         if (m->evaluated) printf("  test loss %.4f acc %6.2f%%", m->test_loss, 100 * m->test_acc);
         printf("  lr %.4g", m->lr);
-        if (ui->spec->norm == NORM_BRN) printf("  rmax %.3g dmax %.3g", m->rmax, m->dmax);
+        if (ui->spec->norm == BRN_NORM_BRN) printf("  rmax %.3g dmax %.3g", m->rmax, m->dmax);
         printf("  %.1f img/s  %.1fs\n", m->images_per_sec, m->seconds);
     }
     fflush(stdout);
@@ -120,7 +120,7 @@ static void usage(FILE *out)
             "--log-steps steps); --resume continues from <checkpoint-dir>/" BRN_LAST_CHECKPOINT " when present.\n"
             "Ctrl-C stops at the next batch boundary (after writing a checkpoint when --checkpoint-dir is set).\n\n"
             "job options:\n");
-    spec_print_help(out);
+    brn_spec_print_help(out);
 }
 
 static int exit_code(int rc)
@@ -141,7 +141,7 @@ static int exit_code(int rc)
 int train_cmd_main(int argc, char **argv)
 {
     brn_job_spec spec;
-    spec_defaults(&spec);
+    brn_spec_defaults(&spec);
     train_ui ui = {0};
     int resume = 0, rest[256], n_rest = 0;
     char err[1024];
@@ -149,7 +149,7 @@ int train_cmd_main(int argc, char **argv)
         fprintf(stderr, "brnd train: too many arguments\n");
         return EX_USAGE;
     }
-    if (spec_parse_args(&spec, argc, argv, err, sizeof err, 1, rest, &n_rest)) {
+    if (brn_spec_parse_args(&spec, argc, argv, err, sizeof err, 1, rest, &n_rest)) {
         fprintf(stderr, "brnd train: %s\n", err);
         return EX_USAGE;
     }
@@ -165,11 +165,11 @@ int train_cmd_main(int argc, char **argv)
             return EX_USAGE;
         }
     }
-    if (spec_validate(&spec, err, sizeof err)) {
+    if (brn_spec_validate(&spec, err, sizeof err)) {
         fprintf(stderr, "brnd train: %s\n", err);
         return EX_USAGE;
     }
-    char resume_path[SPEC_PATH_LEN + 64] = "";
+    char resume_path[BRN_SPEC_PATH_LEN + 64] = "";
     if (spec.checkpoint_dir[0]) {
         if (mkdir(spec.checkpoint_dir, 0755) && access(spec.checkpoint_dir, W_OK)) {
             fprintf(stderr, "brnd train: checkpoint-dir: cannot create or write %s\n", spec.checkpoint_dir);

@@ -9,14 +9,14 @@
 
 #define CROP_PAD 4
 
-int batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen)
+int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     b->data = train;
     b->batch = s->batch_size;
     b->augment = s->augment;
     b->shuffle = s->shuffle;
-    b->non_iid = s->sampling == SAMPLING_NON_IID;
+    b->non_iid = s->sampling == BRN_SAMPLING_NON_IID;
     b->labels_per_batch = s->labels_per_batch;
     b->seed = s->seed;
     b->epoch = -1;
@@ -74,18 +74,18 @@ int batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s
         if (nonempty < s->labels_per_batch) {
             snprintf(err, errlen, "labels-per-batch: %d exceeds the %d labels present in the training set",
                      s->labels_per_batch, nonempty);
-            batcher_free(b);
+            brn_batcher_free(b);
             return BRN_EINVAL;
         }
     }
     return 0;
 oom:
-    batcher_free(b);
+    brn_batcher_free(b);
     snprintf(err, errlen, "out of memory for the batcher");
     return BRN_ENOMEM;
 }
 
-void batcher_free(brn_batcher *b)
+void brn_batcher_free(brn_batcher *b)
 {
     free(b->order);
     if (b->by_class)
@@ -98,7 +98,7 @@ void batcher_free(brn_batcher *b)
 static void shuffle(long *v, long n, brn_rng *r)
 {
     for (long i = n - 1; i > 0; i--) {
-        long j = (long)rng_below(r, (uint64_t)i + 1);
+        long j = (long)brn_rng_below(r, (uint64_t)i + 1);
         long t = v[i];
         v[i] = v[j];
         v[j] = t;
@@ -111,7 +111,7 @@ static void build_non_iid(brn_batcher *b, int epoch)
 {
     const brn_dataset *d = b->data;
     brn_rng r;
-    rng_init(&r, rng_derive(b->seed, RNG_SAMPLING, (uint64_t)epoch));
+    brn_rng_init(&r, brn_rng_derive(b->seed, BRN_RNG_SAMPLING, (uint64_t)epoch));
     long *cursor = calloc(d->classes, sizeof(long));
     int *labels = malloc(sizeof(int) * d->classes);
     int n_present = 0;
@@ -124,7 +124,7 @@ static void build_non_iid(brn_batcher *b, int epoch)
     for (long bi = 0; bi < b->steps_per_epoch; bi++) {
         /* a partial Fisher-Yates draw picks L distinct labels */
         for (int i = 0; i < L; i++) {
-            int j = i + (int)rng_below(&r, (uint64_t)(n_present - i));
+            int j = i + (int)brn_rng_below(&r, (uint64_t)(n_present - i));
             int t = labels[i];
             labels[i] = labels[j];
             labels[j] = t;
@@ -152,7 +152,7 @@ static void build_order(brn_batcher *b, int epoch)
     for (long i = 0; i < b->data->n; i++) b->order[i] = i;
     if (b->shuffle) {
         brn_rng r;
-        rng_init(&r, rng_derive(b->seed, RNG_SHUFFLE, (uint64_t)epoch));
+        brn_rng_init(&r, brn_rng_derive(b->seed, BRN_RNG_SHUFFLE, (uint64_t)epoch));
         shuffle(b->order, b->data->n, &r);
     }
 }
@@ -179,25 +179,25 @@ static void put_example(const brn_batcher *b, const brn_dataset *d, long idx, in
     }
 }
 
-void batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels)
+void brn_batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels)
 {
     build_order(b, epoch);
     brn_rng r;
-    rng_init(&r, rng_derive(b->seed, RNG_AUGMENT, (uint64_t)step));
+    brn_rng_init(&r, brn_rng_derive(b->seed, BRN_RNG_AUGMENT, (uint64_t)step));
     for (int j = 0; j < b->batch; j++) {
         long idx = b->order[index * b->batch + j];
         int dy = 0, dx = 0, flip = 0;
         if (b->augment) {
-            dy = (int)rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
-            dx = (int)rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
-            flip = rng_uniform(&r) < 0.5;
+            dy = (int)brn_rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
+            dx = (int)brn_rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
+            flip = brn_rng_uniform(&r) < 0.5;
         }
         put_example(b, b->data, idx, j, b->batch, x, dy, dx, flip);
         labels[j] = b->data->labels[idx];
     }
 }
 
-void batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels)
+void brn_batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels)
 {
     for (int j = 0; j < n; j++) {
         put_example(b, d, start + j, j, n, x, 0, 0, 0);

@@ -26,13 +26,13 @@ typedef struct brn_batcher {
     int epoch;               /* the epoch `order` was built for; -1 none */
 } brn_batcher;
 
-int batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen);
-void batcher_free(brn_batcher *b);
+int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen);
+void brn_batcher_free(brn_batcher *b);
 
 /* Fill batch `index` (0-based) of epoch `epoch` (0-based) for optimizer step `step`. */
-void batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels);
+void brn_batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels);
 
 /* Evaluation examples [start, start+n) of d, in order, no augmentation. */
-void batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels);
+void brn_batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels);
 
 #endif

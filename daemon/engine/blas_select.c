@@ -19,7 +19,7 @@ static const char *best_core(void)
     return NULL;
 }
 
-void blas_select_reexec(char **argv)
+void brn_blas_select_reexec(char **argv)
 {
     if (getenv("OPENBLAS_CORETYPE") || getenv(REEXEC_GUARD)) return;
     const char *in_use = openblas_get_corename(), *best = best_core();
@@ -34,4 +34,4 @@ void blas_select_reexec(char **argv)
     /* execv failed: carry on with the slow kernels */
 }
 
-const char *blas_core_name(void) { return openblas_get_corename(); }
+const char *brn_blas_core_name(void) { return openblas_get_corename(); }

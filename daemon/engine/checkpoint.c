@@ -39,24 +39,24 @@ static void diag_from_json(brn_model *m, const json_t *a)
     }
 }
 
-int checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
+int brn_checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
                     const brn_run_state *st, char *err, size_t errlen)
 {
-    st_file f;
-    st_init(&f);
+    brn_st_file f;
+    brn_st_init(&f);
     int rc = 0;
-    char name[MODEL_NAME_LEN + 32], buf[64];
+    char name[BRN_MODEL_NAME_LEN + 32], buf[64];
     int64_t sh[4];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];
         shape64(t, sh);
-        rc = st_add(&f, t->name, ST_F32, t->ndim, sh, model_tensor_data(m, t));
-        if (!rc && velocity && t->kind == TENSOR_PARAM) {
+        rc = brn_st_add(&f, t->name, BRN_ST_F32, t->ndim, sh, brn_model_tensor_data(m, t));
+        if (!rc && velocity && t->kind == BRN_TENSOR_PARAM) {
             snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
-            rc = st_add(&f, name, ST_F32, t->ndim, sh, velocity + t->offset);
+            rc = brn_st_add(&f, name, BRN_ST_F32, t->ndim, sh, velocity + t->offset);
         }
     }
-    json_t *js = spec_to_json(spec);
+    json_t *js = brn_spec_to_json(spec);
     char *spec_text = json_dumps(js, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(js);
     json_t *state = json_pack("{s:I, s:i, s:I, s:f, s:I, s:I, s:f, s:o}", "step", (json_int_t)st->step, "epoch",
@@ -65,43 +65,43 @@ int checkpoint_save(const char *path, brn_model *m, const float *velocity, const
                               st->train_seconds, "renorm_diag", diag_to_json(m));
     char *state_text = json_dumps(state, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(state);
-    snprintf(buf, sizeof buf, "%d", CHECKPOINT_VERSION);
-    rc = rc ? rc : st_add_meta(&f, "format", CHECKPOINT_FORMAT);
-    rc = rc ? rc : st_add_meta(&f, "version", buf);
-    rc = rc ? rc : st_add_meta(&f, "spec", spec_text ? spec_text : "{}");
-    rc = rc ? rc : st_add_meta(&f, "state", state_text ? state_text : "{}");
+    snprintf(buf, sizeof buf, "%d", BRN_CHECKPOINT_VERSION);
+    rc = rc ? rc : brn_st_add_meta(&f, "format", BRN_CHECKPOINT_FORMAT);
+    rc = rc ? rc : brn_st_add_meta(&f, "version", buf);
+    rc = rc ? rc : brn_st_add_meta(&f, "spec", spec_text ? spec_text : "{}");
+    rc = rc ? rc : brn_st_add_meta(&f, "state", state_text ? state_text : "{}");
     snprintf(buf, sizeof buf, "%ld", st->step);
-    rc = rc ? rc : st_add_meta(&f, "step", buf);
+    rc = rc ? rc : brn_st_add_meta(&f, "step", buf);
     snprintf(buf, sizeof buf, "%d", st->epoch);
-    rc = rc ? rc : st_add_meta(&f, "epoch", buf);
+    rc = rc ? rc : brn_st_add_meta(&f, "epoch", buf);
     snprintf(buf, sizeof buf, "{\"kind\":\"counter\",\"seed\":\"%llu\",\"step\":%ld}",
              (unsigned long long)spec->seed, st->step);
-    rc = rc ? rc : st_add_meta(&f, "rng", buf);
+    rc = rc ? rc : brn_st_add_meta(&f, "rng", buf);
     for (int k = 0; k < 2 && !rc; k++) {
         const float *v = k ? st->input_std : st->input_mean;
         size_t o = (size_t)snprintf(buf, sizeof buf, "[");
         for (int c = 0; c < st->channels && o < sizeof buf; c++)
             o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%.9g", c ? "," : "", v[c]);
         snprintf(buf + o, sizeof buf - o, "]");
-        rc = st_add_meta(&f, k ? "input_std" : "input_mean", buf);
+        rc = brn_st_add_meta(&f, k ? "input_std" : "input_mean", buf);
     }
     free(spec_text);
     free(state_text);
     if (rc) snprintf(err, errlen, "%s: out of memory building the checkpoint", path);
-    else rc = st_write(&f, path, err, errlen);
-    st_free(&f);
+    else rc = brn_st_write(&f, path, err, errlen);
+    brn_st_free(&f);
     return rc;
 }
 
-static int copy_tensor(const st_file *f, const char *path, const char *name, const brn_tensor_info *t, float *dst,
+static int copy_tensor(const brn_st_file *f, const char *path, const char *name, const brn_tensor_info *t, float *dst,
                        char *err, size_t errlen)
 {
-    const st_tensor *s = st_find(f, name);
+    const brn_st_tensor *s = brn_st_find(f, name);
     if (!s) {
         snprintf(err, errlen, "%s: tensor '%s' is missing (a checkpoint of another model?)", path, name);
         return BRN_ECHECKPOINT;
     }
-    int same = s->dtype == ST_F32 && s->ndim == t->ndim;
+    int same = s->dtype == BRN_ST_F32 && s->ndim == t->ndim;
     for (int k = 0; same && k < t->ndim; k++) same = s->shape[k] == t->shape[k];
     if (!same) {
         snprintf(err, errlen, "%s: tensor '%s' has another dtype or shape than the model's", path, name);
@@ -111,28 +111,28 @@ static int copy_tensor(const st_file *f, const char *path, const char *name, con
     return 0;
 }
 
-int checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
+int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
                     char *err, size_t errlen)
 {
-    st_file f;
-    int rc = st_read(&f, path, err, errlen);
+    brn_st_file f;
+    int rc = brn_st_read(&f, path, err, errlen);
     if (rc) return rc;
-    char name[MODEL_NAME_LEN + 32];
+    char name[BRN_MODEL_NAME_LEN + 32];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];
-        rc = copy_tensor(&f, path, t->name, t, model_tensor_data(m, t), err, errlen);
-        if (!rc && velocity && t->kind == TENSOR_PARAM) {
+        rc = copy_tensor(&f, path, t->name, t, brn_model_tensor_data(m, t), err, errlen);
+        if (!rc && velocity && t->kind == BRN_TENSOR_PARAM) {
             snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
             rc = copy_tensor(&f, path, name, t, velocity + t->offset, err, errlen);
         }
     }
     if (!rc && st) {
-        const char *fmt = st_meta(&f, "format"), *text = st_meta(&f, "state");
+        const char *fmt = brn_st_meta(&f, "format"), *text = brn_st_meta(&f, "state");
         json_t *j = text ? json_loads(text, 0, NULL) : NULL;
         json_int_t step = 0, batch = 0, correct = 0, seen = 0;
         json_t *diag = NULL;
         memset(st, 0, sizeof *st);
-        if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) || !j ||
+        if (!fmt || strcmp(fmt, BRN_CHECKPOINT_FORMAT) || !j ||
             json_unpack(j, "{s:I, s:i, s:I, s:F, s:I, s:I, s:F, s?o}", "step", &step, "epoch", &st->epoch, "batch",
                         &batch, "loss_sum", &st->loss_sum, "correct", &correct, "seen", &seen, "train_seconds",
                         &st->train_seconds, "renorm_diag", &diag)) {
@@ -148,9 +148,9 @@ int checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_sta
         json_decref(j);
     }
     if (!rc && spec_json_out) {
-        const char *s = st_meta(&f, "spec");
+        const char *s = brn_st_meta(&f, "spec");
         *spec_json_out = s ? strdup(s) : NULL;
     }
-    st_free(&f);
+    brn_st_free(&f);
     return rc;
 }

@@ -10,8 +10,8 @@
 #include "model.h"
 #include "spec.h"
 
-#define CHECKPOINT_FORMAT "brn-checkpoint"
-#define CHECKPOINT_VERSION 1
+#define BRN_CHECKPOINT_FORMAT "brn-checkpoint"
+#define BRN_CHECKPOINT_VERSION 1
 
 /* Where a run stands; saved at epoch ends and when stopped between steps. */
 typedef struct brn_run_state {
@@ -26,13 +26,13 @@ typedef struct brn_run_state {
     float input_mean[4], input_std[4];
 } brn_run_state;
 
-int checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
+int brn_checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
                     const brn_run_state *st, char *err, size_t errlen);
 
 /* Loads tensors into m (every model tensor must be present with its shape). velocity and
  * st may be NULL (initial weights only); spec_json_out, if not NULL, receives a malloc'd
  * copy of the stored spec JSON. */
-int checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
+int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
                     char *err, size_t errlen);
 
 #endif

@@ -38,7 +38,7 @@ static int add_tensor(brn_model *m, brn_tensor_kind kind, size_t *offset, int nd
         t->shape[i] = shape[i];
         t->count *= (size_t)shape[i];
     }
-    size_t *total = kind == TENSOR_PARAM ? &m->n_params : &m->n_buffers;
+    size_t *total = kind == BRN_TENSOR_PARAM ? &m->n_params : &m->n_buffers;
     t->offset = *total;
     *total += t->count;
     *offset = t->offset;
@@ -52,20 +52,20 @@ static int add_conv(brn_model *m, brn_conv_layer *l, int cin, int cout, int k, i
     l->k = k;
     l->stride = stride;
     int shape[4] = {cout, cin, k, k};
-    return add_tensor(m, TENSOR_PARAM, &l->w, 4, shape, "%s.weight", name);
+    return add_tensor(m, BRN_TENSOR_PARAM, &l->w, 4, shape, "%s.weight", name);
 }
 
 static int add_norm(brn_model *m, brn_norm_layer *l, int c, const char *name)
 {
     snprintf(l->name, sizeof l->name, "%s", name);
     l->c = c;
-    if (m->cfg.norm == NORM_NONE) return 0;
-    int rc = add_tensor(m, TENSOR_PARAM, &l->gamma, 1, &c, "%s.weight", name);
-    rc = rc ? rc : add_tensor(m, TENSOR_PARAM, &l->beta, 1, &c, "%s.bias", name);
-    if (rc || (m->cfg.norm != NORM_BN && m->cfg.norm != NORM_BRN)) return rc;
-    rc = add_tensor(m, TENSOR_BUFFER, &l->run_mean, 1, &c, "%s.running_mean", name);
-    return rc ? rc : add_tensor(m, TENSOR_BUFFER, &l->run_var, 1, &c, "%s.%s", name,
-                                m->cfg.norm == NORM_BRN ? "running_std" : "running_var");
+    if (m->cfg.norm == BRN_NORM_NONE) return 0;
+    int rc = add_tensor(m, BRN_TENSOR_PARAM, &l->gamma, 1, &c, "%s.weight", name);
+    rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &l->beta, 1, &c, "%s.bias", name);
+    if (rc || (m->cfg.norm != BRN_NORM_BN && m->cfg.norm != BRN_NORM_BRN)) return rc;
+    rc = add_tensor(m, BRN_TENSOR_BUFFER, &l->run_mean, 1, &c, "%s.running_mean", name);
+    return rc ? rc : add_tensor(m, BRN_TENSOR_BUFFER, &l->run_var, 1, &c, "%s.%s", name,
+                                m->cfg.norm == BRN_NORM_BRN ? "running_std" : "running_var");
 }
 
 /* ---- activations ------------------------------------------------------------------------- */
@@ -133,8 +133,8 @@ static void conv_scratch_sizes(brn_model *m, size_t *scratch, size_t *dw)
     *dw = 0;
 #define CONSIDER(cin, cout, k, stride, hh, ww)                                     \
     do {                                                                           \
-        conv_shape_init(&s, cin, cout, c->max_batch, hh, ww, k, stride);           \
-        if (conv_scratch_size(&s) > *scratch) *scratch = conv_scratch_size(&s);    \
+        brn_conv_shape_init(&s, cin, cout, c->max_batch, hh, ww, k, stride);           \
+        if (brn_cpu_conv_scratch_size(&s) > *scratch) *scratch = brn_cpu_conv_scratch_size(&s);    \
         if ((size_t)(cin) * (cout) * (k) * (k) > *dw) *dw = (size_t)(cin) * (cout) * (k) * (k); \
     } while (0)
     CONSIDER(c->in_c, 16, 3, 1, h, w);
@@ -151,7 +151,7 @@ static void conv_scratch_sizes(brn_model *m, size_t *scratch, size_t *dw)
     *dw *= (size_t)m->threads;
 }
 
-int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
+int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -167,7 +167,7 @@ int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err
     if (!m->blocks) goto oom;
     int rc = add_conv(m, &m->stem, cfg->in_c, 16, 3, 1, "conv1");
     int cin = 16;
-    char name[MODEL_NAME_LEN];
+    char name[BRN_MODEL_NAME_LEN];
     for (int i = 0; i < m->n_blocks && !rc; i++) {
         brn_block *b = &m->blocks[i];
         int group = i / n;
@@ -199,8 +199,8 @@ int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err
     m->norms[m->n_norms++] = &m->final_norm;
     rc = rc ? rc : add_norm(m, &m->final_norm, cin, "bn");
     int fcw[2] = {cfg->classes, cin};
-    rc = rc ? rc : add_tensor(m, TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
-    rc = rc ? rc : add_tensor(m, TENSOR_PARAM, &m->fc_b, 1, &cfg->classes, "fc.bias");
+    rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
+    rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_b, 1, &cfg->classes, "fc.bias");
     if (rc) goto oom;
 
     m->params = calloc(m->n_params, sizeof(float));
@@ -221,11 +221,11 @@ int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err
 oom:
     snprintf(err, errlen, "out of memory for WRN-%d-%d at batch %d (%zu MiB of activations)", cfg->depth,
              cfg->width, cfg->max_batch, m->arena_size * sizeof(float) >> 20);
-    model_free(m);
+    brn_model_free(m);
     return BRN_ENOMEM;
 }
 
-void model_free(brn_model *m)
+void brn_model_free(brn_model *m)
 {
     free(m->tensors);
     free(m->params);
@@ -237,33 +237,33 @@ void model_free(brn_model *m)
     memset(m, 0, sizeof *m);
 }
 
-const brn_tensor_info *model_find_tensor(const brn_model *m, const char *name)
+const brn_tensor_info *brn_model_find_tensor(const brn_model *m, const char *name)
 {
     for (int i = 0; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
     return NULL;
 }
 
-float *model_tensor_data(brn_model *m, const brn_tensor_info *t)
+float *brn_model_tensor_data(brn_model *m, const brn_tensor_info *t)
 {
-    return (t->kind == TENSOR_PARAM ? m->params : m->buffers) + t->offset;
+    return (t->kind == BRN_TENSOR_PARAM ? m->params : m->buffers) + t->offset;
 }
 
-void model_init_weights(brn_model *m, uint64_t seed)
+void brn_model_init_weights(brn_model *m, uint64_t seed)
 {
     brn_rng r;
-    rng_init(&r, rng_derive(seed, RNG_INIT, 0));
+    brn_rng_init(&r, brn_rng_derive(seed, BRN_RNG_INIT, 0));
     for (int i = 0; i < m->n_tensors; i++) {
         const brn_tensor_info *t = &m->tensors[i];
-        float *d = model_tensor_data(m, t);
+        float *d = brn_model_tensor_data(m, t);
         const char *suffix = strrchr(t->name, '.');
         if (t->ndim == 4) {
             /* kaiming normal, fan_out, gain sqrt(2) */
             double std = sqrt(2.0 / ((double)t->shape[0] * t->shape[2] * t->shape[3]));
-            for (size_t j = 0; j < t->count; j++) d[j] = (float)(std * rng_normal(&r));
+            for (size_t j = 0; j < t->count; j++) d[j] = (float)(std * brn_rng_normal(&r));
         } else if (!strcmp(t->name, "fc.weight") || !strcmp(t->name, "fc.bias")) {
             double bound = 1.0 / sqrt((double)m->feat);
-            for (size_t j = 0; j < t->count; j++) d[j] = (float)(bound * (2 * rng_uniform(&r) - 1));
+            for (size_t j = 0; j < t->count; j++) d[j] = (float)(bound * (2 * brn_rng_uniform(&r) - 1));
         } else {
             float v = (!strcmp(suffix, ".weight") || !strcmp(suffix, ".running_var") ||
                        !strcmp(suffix, ".running_std")) ? 1.0f : 0.0f;
@@ -285,7 +285,7 @@ static brn_norm_params_f32 norm_params(brn_model *m, const brn_norm_layer *l)
 {
     brn_norm_params_f32 p = {m->params + l->gamma, m->params + l->beta, m->grads + l->gamma,
                              m->grads + l->beta, NULL, NULL};
-    if (m->cfg.norm == NORM_BN || m->cfg.norm == NORM_BRN) {
+    if (m->cfg.norm == BRN_NORM_BN || m->cfg.norm == BRN_NORM_BRN) {
         p.run_mean = m->buffers + l->run_mean;
         p.run_var = m->buffers + l->run_var;
     }
@@ -321,25 +321,25 @@ static int norm_forward(brn_model *m, brn_norm_layer *l, float *a, const float *
     brn_norm_params_f32 p = norm_params(m, l);
     int rc = 0;
     switch (c->norm) {
-    case NORM_NONE:
-        relu_forward_f32(a, x, (size_t)s.c * s.n * s.h * s.w);
+    case BRN_NORM_NONE:
+        brn_cpu_relu_forward_f32(a, x, (size_t)s.c * s.n * s.h * s.w);
         return 0;
-    case NORM_GN:
-    case NORM_LN:
-        rc = groupnorm_forward_f32(a, l->saved, x, &p, c->eps, &s, c->norm == NORM_LN ? 1 : c->gn_groups, 1);
+    case BRN_NORM_GN:
+    case BRN_NORM_LN:
+        rc = brn_cpu_groupnorm_forward_f32(a, l->saved, x, &p, c->eps, &s, c->norm == BRN_NORM_LN ? 1 : c->gn_groups, 1);
         break;
-    case NORM_BN:
-    case NORM_BRN: {
-        brn_bn_config bc = {c->norm == NORM_BRN, c->eps, ctx->ns ? ctx->ns->momentum : 0,
+    case BRN_NORM_BN:
+    case BRN_NORM_BRN: {
+        brn_bn_config bc = {c->norm == BRN_NORM_BRN, c->eps, ctx->ns ? ctx->ns->momentum : 0,
                             ctx->ns ? ctx->ns->rmax : 1, ctx->ns ? ctx->ns->dmax : 0, 1};
         if (!ctx->train && !ctx->batch_stats) {
-            batchnorm_forward_eval_f32(a, x, &p, &bc, &s, 1);
+            brn_cpu_batchnorm_forward_eval_f32(a, x, &p, &bc, &s, 1);
             return 0;
         }
         int group = norm_group(m, s.n);
         if (!ctx->train) bc = (brn_bn_config){0, c->eps, 0, 1, 0, 0}; /* plain batch statistics */
-        rc = batchnorm_forward_train_f32(a, l->saved, x, &p, &bc, &s, group, 1);
-        if (!rc && ctx->train && c->norm == NORM_BRN) accumulate_diag(l, s.n / group, ctx->ns);
+        rc = brn_cpu_batchnorm_forward_train_f32(a, l->saved, x, &p, &bc, &s, group, 1);
+        if (!rc && ctx->train && c->norm == BRN_NORM_BRN) accumulate_diag(l, s.n / group, ctx->ns);
         break;
     }
     }
@@ -357,16 +357,16 @@ static void norm_backward(brn_model *m, brn_norm_layer *l, float *dx, const floa
     const brn_model_config *c = &m->cfg;
     brn_norm_params_f32 p = norm_params(m, l);
     switch (c->norm) {
-    case NORM_NONE:
-        relu_backward_f32(dx, da, a, (size_t)s.c * s.n * s.h * s.w);
+    case BRN_NORM_NONE:
+        brn_cpu_relu_backward_f32(dx, da, a, (size_t)s.c * s.n * s.h * s.w);
         break;
-    case NORM_GN:
-    case NORM_LN:
-        groupnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, c->norm == NORM_LN ? 1 : c->gn_groups, 1);
+    case BRN_NORM_GN:
+    case BRN_NORM_LN:
+        brn_cpu_groupnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, c->norm == BRN_NORM_LN ? 1 : c->gn_groups, 1);
         break;
-    case NORM_BN:
-    case NORM_BRN:
-        batchnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, norm_group(m, s.n), 1);
+    case BRN_NORM_BN:
+    case BRN_NORM_BRN:
+        brn_cpu_batchnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, norm_group(m, s.n), 1);
         break;
     }
 }
@@ -374,21 +374,21 @@ static void norm_backward(brn_model *m, brn_norm_layer *l, float *dx, const floa
 static void conv_fwd(brn_model *m, const brn_conv_layer *l, float *y, const float *x, int n, int h, int w)
 {
     brn_conv_shape s;
-    conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
-    conv_forward_f32(y, x, m->params + l->w, &s, m->conv_scratch);
+    brn_conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
+    brn_cpu_conv_forward_f32(y, x, m->params + l->w, &s, m->conv_scratch);
 }
 
 static void conv_bwd(brn_model *m, const brn_conv_layer *l, float *dx, const float *dy, const float *x, int n,
                      int h, int w, int accumulate)
 {
     brn_conv_shape s;
-    conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
-    conv_backward_f32(dx, m->grads + l->w, dy, x, m->params + l->w, &s, accumulate, m->conv_scratch,
+    brn_conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
+    brn_cpu_conv_backward_f32(dx, m->grads + l->w, dy, x, m->params + l->w, &s, accumulate, m->conv_scratch,
                       m->dw_scratch);
 }
 
 
-int model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
+int brn_model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
                   char *err, size_t errlen)
 {
     const brn_model_config *c = &m->cfg;
@@ -406,13 +406,13 @@ int model_forward(brn_model *m, const float *x, int n, int train, int batch_stat
         if ((rc = norm_forward(m, &b->n2, b->a2, b->c1, (brn_act_shape){b->cout, n, oh, ow}, &ctx))) return rc;
         const int dropping = c->dropout > 0 && train;
         if (dropping)
-            dropout_forward_f32(b->d2, b->keep, b->a2, out_sz, c->dropout, ns->dropout_seed ^ rng_mix((uint64_t)i));
+            brn_cpu_dropout_forward_f32(b->d2, b->keep, b->a2, out_sz, c->dropout, ns->dropout_seed ^ brn_rng_mix((uint64_t)i));
         conv_fwd(m, &b->conv2, b->out, dropping ? b->d2 : b->a2, n, oh, ow);
         if (b->projection) {
             conv_fwd(m, &b->shortcut, m->sc_tmp, b->a1, n, h, w);
-            add_inplace_f32(b->out, m->sc_tmp, out_sz);
+            brn_cpu_add_inplace_f32(b->out, m->sc_tmp, out_sz);
         } else {
-            add_inplace_f32(b->out, cur, out_sz);
+            brn_cpu_add_inplace_f32(b->out, cur, out_sz);
         }
         cur = b->out;
         h = oh;
@@ -420,22 +420,22 @@ int model_forward(brn_model *m, const float *x, int n, int train, int batch_stat
     }
     brn_act_shape fs = {m->feat, n, h, w};
     if ((rc = norm_forward(m, &m->final_norm, m->final_a, cur, fs, &ctx))) return rc;
-    avgpool_forward_f32(m->pooled, m->final_a, &fs);
-    linear_forward_f32(m->logits, m->pooled, m->params + m->fc_w, m->params + m->fc_b, n, m->feat, c->classes);
+    brn_cpu_avgpool_forward_f32(m->pooled, m->final_a, &fs);
+    brn_cpu_linear_forward_f32(m->logits, m->pooled, m->params + m->fc_w, m->params + m->fc_b, n, m->feat, c->classes);
     return 0;
 }
 
 /* Backward from m->dlogits (already holding dL/dlogits). */
-int model_backward(brn_model *m, int n)
+int brn_model_backward(brn_model *m, int n)
 {
     const brn_model_config *c = &m->cfg;
     const int h = m->n_blocks ? m->blocks[m->n_blocks - 1].oh : c->in_h;
     const int w = m->n_blocks ? m->blocks[m->n_blocks - 1].ow : c->in_w;
     float *dpool = m->g[3];
-    linear_backward_f32(dpool, m->grads + m->fc_w, m->grads + m->fc_b, m->dlogits, m->pooled,
+    brn_cpu_linear_backward_f32(dpool, m->grads + m->fc_w, m->grads + m->fc_b, m->dlogits, m->pooled,
                         m->params + m->fc_w, n, m->feat, c->classes);
     brn_act_shape fs = {m->feat, n, h, w};
-    avgpool_backward_f32(m->g[2], dpool, &fs);
+    brn_cpu_avgpool_backward_f32(m->g[2], dpool, &fs);
     const float *last = m->n_blocks ? m->blocks[m->n_blocks - 1].out : m->stem_out;
     float *gcur = m->g[0], *gnext = m->g[1];
     norm_backward(m, &m->final_norm, gcur, m->g[2], m->final_a, last, fs);
@@ -447,11 +447,11 @@ int model_backward(brn_model *m, int n)
         const float *x_in = i ? m->blocks[i - 1].out : m->stem_out;
         if (b->projection) conv_bwd(m, &b->shortcut, da1, gcur, b->a1, n, ih, iw, 0);
         conv_bwd(m, &b->conv2, dd2, gcur, b->d2, n, oh, ow, 0);
-        if (c->dropout > 0) dropout_backward_f32(dd2, dd2, b->keep, out_sz, c->dropout);
+        if (c->dropout > 0) brn_cpu_dropout_backward_f32(dd2, dd2, b->keep, out_sz, c->dropout);
         norm_backward(m, &b->n2, dc1, dd2, b->a2, b->c1, (brn_act_shape){b->cout, n, oh, ow});
         conv_bwd(m, &b->conv1, da1, dc1, b->a1, n, ih, iw, b->projection);
         norm_backward(m, &b->n1, gnext, da1, b->a1, x_in, (brn_act_shape){b->cin, n, ih, iw});
-        if (!b->projection) add_inplace_f32(gnext, gcur, (size_t)n * b->cin * ih * iw);
+        if (!b->projection) brn_cpu_add_inplace_f32(gnext, gcur, (size_t)n * b->cin * ih * iw);
         float *t = gcur;
         gcur = gnext;
         gnext = t;
@@ -461,22 +461,22 @@ int model_backward(brn_model *m, int n)
 }
 
 
-int model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
+int brn_model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
                      double *loss, int *correct, char *err, size_t errlen)
 {
     memset(m->grads, 0, sizeof(float) * m->n_params);
-    int rc = model_forward(m, x, n, 1, 0, ns, err, errlen);
+    int rc = brn_model_forward(m, x, n, 1, 0, ns, err, errlen);
     if (rc) return rc;
-    *loss = softmax_xent_f32(m->dlogits, m->logits, labels, n, m->cfg.classes, correct);
-    return model_backward(m, n);
+    *loss = brn_cpu_softmax_xent_f32(m->dlogits, m->logits, labels, n, m->cfg.classes, correct);
+    return brn_model_backward(m, n);
 }
 
-int model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
+int brn_model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
                      double *loss_sum, int *correct, char *err, size_t errlen)
 {
-    int rc = model_forward(m, x, n, 0, batch_stats, NULL, err, errlen);
+    int rc = brn_model_forward(m, x, n, 0, batch_stats, NULL, err, errlen);
     if (rc) return rc;
-    *loss_sum = n * softmax_xent_f32(NULL, m->logits, labels, n, m->cfg.classes, correct);
+    *loss_sum = n * brn_cpu_softmax_xent_f32(NULL, m->logits, labels, n, m->cfg.classes, correct);
     return 0;
 }
 

@@ -17,16 +17,16 @@
 #include "cpu/layers.h"
 #include "spec.h"
 
-#define MODEL_NAME_LEN 48
+#define BRN_MODEL_NAME_LEN 48
 
-typedef enum { TENSOR_PARAM, TENSOR_BUFFER } brn_tensor_kind;
+typedef enum { BRN_TENSOR_PARAM, BRN_TENSOR_BUFFER } brn_tensor_kind;
 
 typedef struct brn_tensor_info {
-    char name[MODEL_NAME_LEN];
+    char name[BRN_MODEL_NAME_LEN];
     brn_tensor_kind kind;
     int ndim;
     int shape[4];
-    size_t offset;   /* into params (TENSOR_PARAM) or buffers (TENSOR_BUFFER) */
+    size_t offset;   /* into params (BRN_TENSOR_PARAM) or buffers (BRN_TENSOR_BUFFER) */
     size_t count;
 } brn_tensor_info;
 
@@ -55,7 +55,7 @@ typedef struct brn_norm_diag_acc {
 } brn_norm_diag_acc;
 
 typedef struct brn_norm_layer {
-    char name[MODEL_NAME_LEN];   /* "blocks.3.bn2" */
+    char name[BRN_MODEL_NAME_LEN];   /* "blocks.3.bn2" */
     int c;
     size_t gamma, beta;          /* param offsets */
     size_t run_mean, run_var;    /* buffer offsets (run_var: running std for BRN) */
@@ -102,29 +102,29 @@ typedef struct brn_model {
     int threads;
 } brn_model;
 
-int model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen);
-void model_free(brn_model *m);
+int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen);
+void brn_model_free(brn_model *m);
 
 /* He-normal (fan out) convolutions, PyTorch's default for the linear layer, norm gamma 1
  * and beta 0, running mean 0 and running var/std 1. */
-void model_init_weights(brn_model *m, uint64_t seed);
+void brn_model_init_weights(brn_model *m, uint64_t seed);
 
-const brn_tensor_info *model_find_tensor(const brn_model *m, const char *name);
-float *model_tensor_data(brn_model *m, const brn_tensor_info *t);
+const brn_tensor_info *brn_model_find_tensor(const brn_model *m, const char *name);
+float *brn_model_tensor_data(brn_model *m, const brn_tensor_info *t);
 
 /* Training step part 1+2: forward in training mode on x ([C][N][H][W], n <= max_batch),
  * loss, backward. Gradients are zeroed first. Returns 0 or BRN_EINVAL (a norm group too
  * small) with err filled. */
-int model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
+int brn_model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
                      double *loss, int *correct, char *err, size_t errlen);
 
 /* Forward only. train = 0: evaluation (eval_stats chooses running or batch statistics). */
-int model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
+int brn_model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
                   char *err, size_t errlen);
-int model_backward(brn_model *m, int n);
+int brn_model_backward(brn_model *m, int n);
 
 /* Evaluate a batch: loss (sum over the batch, not the mean) and hits. */
-int model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
+int brn_model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
                      double *loss_sum, int *correct, char *err, size_t errlen);
 
 

@@ -10,6 +10,6 @@ typedef struct brn_sgd {
     int nesterov;
 } brn_sgd;
 
-void sgd_step(float *w, const float *grad, float *velocity, size_t n, const brn_sgd *o);
+void brn_sgd_step(float *w, const float *grad, float *velocity, size_t n, const brn_sgd *o);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* splitmix64's finalizer: a bijective 64-bit mix */
-static inline uint64_t rng_mix(uint64_t z)
+static inline uint64_t brn_rng_mix(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -17,15 +17,15 @@ static inline uint64_t rng_mix(uint64_t z)
 }
 
 /* A seed for one purpose at one step, from the job seed. */
-static inline uint64_t rng_derive(uint64_t seed, uint64_t purpose, uint64_t step)
+static inline uint64_t brn_rng_derive(uint64_t seed, uint64_t purpose, uint64_t step)
 {
-    return rng_mix(rng_mix(rng_mix(seed) ^ purpose) ^ step);
+    return brn_rng_mix(brn_rng_mix(brn_rng_mix(seed) ^ purpose) ^ step);
 }
 
 /* Uniform in [0,1) for element i of a stream. */
-static inline double rng_uniform_at(uint64_t seed, uint64_t i)
+static inline double brn_rng_uniform_at(uint64_t seed, uint64_t i)
 {
-    return (double)(rng_mix(seed ^ rng_mix(i)) >> 11) * 0x1.0p-53;
+    return (double)(brn_rng_mix(seed ^ brn_rng_mix(i)) >> 11) * 0x1.0p-53;
 }
 
 /* A sequential generator for shuffles and initialization. */
@@ -33,9 +33,9 @@ typedef struct brn_rng {
     uint64_t state;
 } brn_rng;
 
-static inline void rng_init(brn_rng *r, uint64_t seed) { r->state = seed; }
+static inline void brn_rng_init(brn_rng *r, uint64_t seed) { r->state = seed; }
 
-static inline uint64_t rng_next(brn_rng *r)
+static inline uint64_t brn_rng_next(brn_rng *r)
 {
     r->state += 0x9e3779b97f4a7c15ULL;
     uint64_t z = r->state;
@@ -44,19 +44,19 @@ static inline uint64_t rng_next(brn_rng *r)
     return z ^ (z >> 31);
 }
 
-static inline double rng_uniform(brn_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+static inline double brn_rng_uniform(brn_rng *r) { return (double)(brn_rng_next(r) >> 11) * 0x1.0p-53; }
 
 /* uniform integer in [0, n) without modulo bias worth mentioning for n << 2^64 */
-static inline uint64_t rng_below(brn_rng *r, uint64_t n) { return (uint64_t)(rng_uniform(r) * (double)n); }
+static inline uint64_t brn_rng_below(brn_rng *r, uint64_t n) { return (uint64_t)(brn_rng_uniform(r) * (double)n); }
 
-static inline double rng_normal(brn_rng *r)
+static inline double brn_rng_normal(brn_rng *r)
 {
-    double u1 = rng_uniform(r), u2 = rng_uniform(r);
+    double u1 = brn_rng_uniform(r), u2 = brn_rng_uniform(r);
     if (u1 < 1e-300) u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* Purposes, so streams never collide. */
-enum { RNG_INIT = 1, RNG_SHUFFLE = 2, RNG_AUGMENT = 3, RNG_DROPOUT = 4, RNG_SAMPLING = 5 };
+enum { BRN_RNG_INIT = 1, BRN_RNG_SHUFFLE = 2, BRN_RNG_AUGMENT = 3, BRN_RNG_DROPOUT = 4, BRN_RNG_SAMPLING = 5 };
 
 #endif

@@ -14,11 +14,11 @@ static const char *const DTYPE_NAMES[] = {"F32", "F64", "I32", "I64", "U8"};
 static const size_t DTYPE_SIZES[] = {4, 8, 4, 8, 1};
 #define MAX_HEADER (100u << 20)
 
-size_t st_dtype_size(st_dtype t) { return DTYPE_SIZES[t]; }
+size_t brn_st_dtype_size(brn_st_dtype t) { return DTYPE_SIZES[t]; }
 
-void st_init(st_file *f) { memset(f, 0, sizeof *f); }
+void brn_st_init(brn_st_file *f) { memset(f, 0, sizeof *f); }
 
-void st_free(st_file *f)
+void brn_st_free(brn_st_file *f)
 {
     for (int i = 0; i < f->n; i++) free(f->tensors[i].name);
     for (int i = 0; i < f->n_meta; i++) {
@@ -32,16 +32,16 @@ void st_free(st_file *f)
     memset(f, 0, sizeof *f);
 }
 
-int st_add(st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape, const void *data)
+int brn_st_add(brn_st_file *f, const char *name, brn_st_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
     if (f->n == f->cap) {
         int cap = f->cap ? 2 * f->cap : 64;
-        st_tensor *t = realloc(f->tensors, sizeof *t * cap);
+        brn_st_tensor *t = realloc(f->tensors, sizeof *t * cap);
         if (!t) return BRN_ENOMEM;
         f->tensors = t;
         f->cap = cap;
     }
-    st_tensor *t = &f->tensors[f->n];
+    brn_st_tensor *t = &f->tensors[f->n];
     memset(t, 0, sizeof *t);
     t->name = strdup(name);
     if (!t->name || ndim > 8) return BRN_ENOMEM;
@@ -57,7 +57,7 @@ int st_add(st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t
     return 0;
 }
 
-int st_add_meta(st_file *f, const char *key, const char *value)
+int brn_st_add_meta(brn_st_file *f, const char *key, const char *value)
 {
     if (f->n_meta == f->cap_meta) {
         int cap = f->cap_meta ? 2 * f->cap_meta : 16;
@@ -91,12 +91,12 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int st_write(const st_file *f, const char *path, char *err, size_t errlen)
+int brn_st_write(const brn_st_file *f, const char *path, char *err, size_t errlen)
 {
     json_t *h = json_object();
     size_t off = 0;
     for (int i = 0; i < f->n; i++) {
-        const st_tensor *t = &f->tensors[i];
+        const brn_st_tensor *t = &f->tensors[i];
         json_t *shape = json_array();
         for (int k = 0; k < t->ndim; k++) json_array_append_new(shape, json_integer(t->shape[k]));
         json_object_set_new(h, t->name, json_pack("{s:s, s:o, s:[I,I]}", "dtype", DTYPE_NAMES[t->dtype], "shape",
@@ -147,9 +147,9 @@ static int parse_dtype(const char *s)
     return -1;
 }
 
-int st_read(st_file *f, const char *path, char *err, size_t errlen)
+int brn_st_read(brn_st_file *f, const char *path, char *err, size_t errlen)
 {
-    st_init(f);
+    brn_st_init(f);
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -192,7 +192,7 @@ int st_read(st_file *f, const char *path, char *err, size_t errlen)
         if (!strcmp(key, "__metadata__")) {
             const char *mk;
             json_t *mv;
-            json_object_foreach(v, mk, mv) if (json_is_string(mv)) st_add_meta(f, mk, json_string_value(mv));
+            json_object_foreach(v, mk, mv) if (json_is_string(mv)) brn_st_add_meta(f, mk, json_string_value(mv));
             continue;
         }
         json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
@@ -208,12 +208,12 @@ int st_read(st_file *f, const char *path, char *err, size_t errlen)
         size_t nd = json_array_size(shape);
         for (size_t k = 0; k < nd; k++) sh[k] = json_integer_value(json_array_get(shape, k));
         json_int_t b0 = json_integer_value(json_array_get(offs, 0)), b1 = json_integer_value(json_array_get(offs, 1));
-        if (st_add(f, key, (st_dtype)dtype, (int)nd, sh, NULL)) {
+        if (brn_st_add(f, key, (brn_st_dtype)dtype, (int)nd, sh, NULL)) {
             json_decref(h);
             rc = BRN_ENOMEM;
             goto fail;
         }
-        st_tensor *t = &f->tensors[f->n - 1];
+        brn_st_tensor *t = &f->tensors[f->n - 1];
         if (b0 < 0 || b1 < b0 || (size_t)b1 > data_size || (size_t)(b1 - b0) != t->nbytes) {
             snprintf(err, errlen, "%s: tensor '%s': data offsets [%lld, %lld) do not match its shape or the file",
                      path, key, (long long)b0, (long long)b1);
@@ -225,18 +225,18 @@ int st_read(st_file *f, const char *path, char *err, size_t errlen)
     json_decref(h);
     return 0;
 fail:
-    st_free(f);
+    brn_st_free(f);
     return rc;
 }
 
-const st_tensor *st_find(const st_file *f, const char *name)
+const brn_st_tensor *brn_st_find(const brn_st_file *f, const char *name)
 {
     for (int i = 0; i < f->n; i++)
         if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
     return NULL;
 }
 
-const char *st_meta(const st_file *f, const char *key)
+const char *brn_st_meta(const brn_st_file *f, const char *key)
 {
     for (int i = 0; i < f->n_meta; i++)
         if (!strcmp(f->meta_keys[i], key)) return f->meta_values[i];

@@ -7,39 +7,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ST_F32, ST_F64, ST_I32, ST_I64, ST_U8 } st_dtype;
+typedef enum { BRN_ST_F32, BRN_ST_F64, BRN_ST_I32, BRN_ST_I64, BRN_ST_U8 } brn_st_dtype;
 
-typedef struct st_tensor {
+typedef struct brn_st_tensor {
     char *name;
-    st_dtype dtype;
+    brn_st_dtype dtype;
     int ndim;
     int64_t shape[8];
     size_t nbytes;
     const void *data;   /* writer: caller's memory; reader: inside the loaded file */
-} st_tensor;
+} brn_st_tensor;
 
-typedef struct st_file {
-    st_tensor *tensors;
+typedef struct brn_st_file {
+    brn_st_tensor *tensors;
     int n, cap;
     char **meta_keys, **meta_values;
     int n_meta, cap_meta;
     uint8_t *blob;      /* reader: the whole file */
     size_t blob_size;
-} st_file;
+} brn_st_file;
 
-void st_init(st_file *f);
-void st_free(st_file *f);
+void brn_st_init(brn_st_file *f);
+void brn_st_free(brn_st_file *f);
 
-/* Writer: add tensors (data is referenced, not copied, until st_write) and metadata. */
-int st_add(st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape, const void *data);
-int st_add_meta(st_file *f, const char *key, const char *value);
+/* Writer: add tensors (data is referenced, not copied, until brn_st_write) and metadata. */
+int brn_st_add(brn_st_file *f, const char *name, brn_st_dtype dtype, int ndim, const int64_t *shape, const void *data);
+int brn_st_add_meta(brn_st_file *f, const char *key, const char *value);
 /* Writes to path atomically (a temporary file, fsync, rename). */
-int st_write(const st_file *f, const char *path, char *err, size_t errlen);
+int brn_st_write(const brn_st_file *f, const char *path, char *err, size_t errlen);
 
 /* Reader: loads and validates the whole file (offsets in range, sizes match shapes). */
-int st_read(st_file *f, const char *path, char *err, size_t errlen);
-const st_tensor *st_find(const st_file *f, const char *name);
-const char *st_meta(const st_file *f, const char *key);
-size_t st_dtype_size(st_dtype t);
+int brn_st_read(brn_st_file *f, const char *path, char *err, size_t errlen);
+const brn_st_tensor *brn_st_find(const brn_st_file *f, const char *name);
+const char *brn_st_meta(const brn_st_file *f, const char *key);
+size_t brn_st_dtype_size(brn_st_dtype t);
 
 #endif

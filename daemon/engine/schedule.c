@@ -2,15 +2,15 @@
 
 #include <math.h>
 
-double schedule_lr(const brn_job_spec *s, const brn_resolved *r, long t)
+double brn_schedule_lr(const brn_job_spec *s, const brn_resolved *r, long t)
 {
     const long spe = r->steps_per_epoch > 0 ? r->steps_per_epoch : 1;
     const long warm = lround(s->warmup_epochs * (double)spe);
     if (t < warm) return s->lr * (double)(t + 1) / (double)warm;
     switch (s->lr_schedule) {
-    case LR_CONSTANT:
+    case BRN_LR_CONSTANT:
         return s->lr;
-    case LR_STEP: {
+    case BRN_LR_STEP: {
         /* MultiStepLR stepped per epoch: every milestone reached multiplies by lr_factor */
         long epoch = t / spe;
         double lr = s->lr;
@@ -18,7 +18,7 @@ double schedule_lr(const brn_job_spec *s, const brn_resolved *r, long t)
             if (epoch >= s->milestones[i]) lr *= s->lr_factor;
         return lr;
     }
-    case LR_COSINE: {
+    case BRN_LR_COSINE: {
         long span = r->total_steps - warm;
         if (span <= 0) return s->lr;
         return 0.5 * s->lr * (1.0 + cos(M_PI * (double)(t - warm) / (double)span));
@@ -35,14 +35,14 @@ static double ramp(double from, double to, long t, long start, long end)
     return from + (to - from) * f;
 }
 
-void schedule_renorm(const brn_job_spec *s, const brn_resolved *r, long t, double *rmax, double *dmax)
+void brn_schedule_renorm(const brn_job_spec *s, const brn_resolved *r, long t, double *rmax, double *dmax)
 {
-    if (s->norm != NORM_BRN || t < r->renorm_warmup) {
+    if (s->norm != BRN_NORM_BRN || t < r->renorm_warmup) {
         *rmax = 1;
         *dmax = 0;
         return;
     }
-    if (s->renorm_schedule == RENORM_LINEAR) {
+    if (s->renorm_schedule == BRN_RENORM_LINEAR) {
         *rmax = ramp(1, s->rmax, t, r->renorm_warmup, r->rmax_steps);
         *dmax = ramp(0, s->dmax, t, r->renorm_warmup, r->dmax_steps);
         return;

@@ -75,7 +75,7 @@ static const field_def FIELDS[] = {
 };
 #define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
-void spec_defaults(brn_job_spec *s)
+void brn_spec_defaults(brn_job_spec *s)
 {
     memset(s, 0, sizeof *s);
     s->depth = 16;
@@ -87,23 +87,23 @@ void spec_defaults(brn_job_spec *s)
     s->lr = 0.1;
     s->momentum = 0.9;
     s->weight_decay = 5e-4;
-    s->lr_schedule = LR_COSINE;
+    s->lr_schedule = BRN_LR_COSINE;
     s->lr_factor = 0.2;
-    s->norm = NORM_BN;
+    s->norm = BRN_NORM_BN;
     s->norm_eps = 1e-5;
     s->norm_momentum = -1.0;
-    s->eval_stats = EVAL_MOVING;
+    s->eval_stats = BRN_EVAL_MOVING;
     s->rmax = 3.0;
     s->dmax = 5.0;
-    s->renorm_warmup = SPEC_AUTO;
-    s->rmax_steps = SPEC_AUTO;
-    s->dmax_steps = SPEC_AUTO;
-    s->renorm_schedule = RENORM_LINEAR;
+    s->renorm_warmup = BRN_SPEC_AUTO;
+    s->rmax_steps = BRN_SPEC_AUTO;
+    s->dmax_steps = BRN_SPEC_AUTO;
+    s->renorm_schedule = BRN_RENORM_LINEAR;
     s->t_delta = 1.0;
     s->gn_groups = 8;
     s->augment = 1;
     s->shuffle = 1;
-    s->sampling = SAMPLING_IID;
+    s->sampling = BRN_SAMPLING_IID;
     s->labels_per_batch = 16;
     s->seed = 1;
     s->threads = 0;
@@ -127,7 +127,7 @@ static const field_def *find_field(const char *name)
     return NULL;
 }
 
-int spec_is_bool_flag(const char *name)
+int brn_spec_is_bool_flag(const char *name)
 {
     const field_def *f = find_field(name);
     return f && f->type == F_BOOL;
@@ -158,7 +158,7 @@ static int parse_bool(const char *v, int *out)
     return 0;
 }
 
-int spec_set(brn_job_spec *s, const char *name, const char *value, char *err, size_t errlen)
+int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err, size_t errlen)
 {
     const field_def *f = find_field(name);
     char fl[64];
@@ -241,8 +241,8 @@ int spec_set(brn_job_spec *s, const char *name, const char *value, char *err, si
                 snprintf(err, errlen, "%s: '%s' is not a comma-separated list of epochs", fl, value);
                 return -1;
             }
-            if (n == SPEC_MAX_MILESTONES) {
-                snprintf(err, errlen, "%s: at most %d milestones", fl, SPEC_MAX_MILESTONES);
+            if (n == BRN_SPEC_MAX_MILESTONES) {
+                snprintf(err, errlen, "%s: at most %d milestones", fl, BRN_SPEC_MAX_MILESTONES);
                 return -1;
             }
             s->milestones[n++] = (int)x;
@@ -257,7 +257,7 @@ bad_int:
     return -1;
 }
 
-int spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t errlen,
+int brn_spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t errlen,
                     int allow_unknown, int *rest, int *n_rest)
 {
     if (n_rest) *n_rest = 0;
@@ -292,7 +292,7 @@ int spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t er
             snprintf(err, errlen, "--%s needs a value", name);
             return -1;
         }
-        if (spec_set(s, f->name, value, err, errlen)) return -1;
+        if (brn_spec_set(s, f->name, value, err, errlen)) return -1;
         continue;
     unknown:
         if (!allow_unknown) {
@@ -306,7 +306,7 @@ int spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t er
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
-int spec_validate(const brn_job_spec *s, char *err, size_t errlen)
+int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
 {
     if (s->depth < 10 || (s->depth - 4) % 6 != 0 || s->depth > 1000)
         FAIL("depth: %d is not 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...)", s->depth);
@@ -325,7 +325,7 @@ int spec_validate(const brn_job_spec *s, char *err, size_t errlen)
     if (!(s->momentum >= 0 && s->momentum < 1)) FAIL("momentum: %g is not in [0,1)", s->momentum);
     if (s->nesterov && s->momentum == 0) FAIL("nesterov: needs momentum > 0");
     if (!(s->weight_decay >= 0 && s->weight_decay < 1)) FAIL("weight-decay: %g is not in [0,1)", s->weight_decay);
-    if (s->lr_schedule == LR_STEP && s->n_milestones == 0) FAIL("milestones: the step schedule needs at least one");
+    if (s->lr_schedule == BRN_LR_STEP && s->n_milestones == 0) FAIL("milestones: the step schedule needs at least one");
     for (int i = 1; i < s->n_milestones; i++)
         if (s->milestones[i] <= s->milestones[i - 1]) FAIL("milestones: must increase");
     if (!(s->lr_factor > 0 && s->lr_factor <= 1)) FAIL("lr-factor: %g is not in (0,1]", s->lr_factor);
@@ -336,21 +336,21 @@ int spec_validate(const brn_job_spec *s, char *err, size_t errlen)
     if (s->microbatch < 0) FAIL("microbatch: %d is negative", s->microbatch);
     if (s->microbatch > 0 && s->batch_size % s->microbatch != 0)
         FAIL("microbatch: %d does not divide batch-size %d", s->microbatch, s->batch_size);
-    if (s->norm == NORM_BRN) {
+    if (s->norm == BRN_NORM_BRN) {
         if (!(s->rmax >= 1 && s->rmax < 1e6)) FAIL("rmax: %g is below 1", s->rmax);
         if (!(s->dmax >= 0 && s->dmax < 1e6)) FAIL("dmax: %g is negative", s->dmax);
-        if (s->renorm_warmup < SPEC_AUTO) FAIL("renorm-warmup: %ld is negative", s->renorm_warmup);
-        if (s->rmax_steps < SPEC_AUTO) FAIL("rmax-steps: %ld is negative", s->rmax_steps);
-        if (s->dmax_steps < SPEC_AUTO) FAIL("dmax-steps: %ld is negative", s->dmax_steps);
+        if (s->renorm_warmup < BRN_SPEC_AUTO) FAIL("renorm-warmup: %ld is negative", s->renorm_warmup);
+        if (s->rmax_steps < BRN_SPEC_AUTO) FAIL("rmax-steps: %ld is negative", s->rmax_steps);
+        if (s->dmax_steps < BRN_SPEC_AUTO) FAIL("dmax-steps: %ld is negative", s->dmax_steps);
         if (!(s->t_delta > 0 && s->t_delta < 1e6)) FAIL("t-delta: %g is not positive", s->t_delta);
     }
-    if (s->norm == NORM_GN) {
+    if (s->norm == BRN_NORM_GN) {
         if (s->gn_groups < 1) FAIL("gn-groups: %d is not positive", s->gn_groups);
         /* every WRN width is 16*2^j or 16k*2^j: the groups must divide 16 and 16k */
         if (16 % s->gn_groups != 0)
             FAIL("gn-groups: %d does not divide the stem's 16 channels", s->gn_groups);
     }
-    if (s->sampling == SAMPLING_NON_IID) {
+    if (s->sampling == BRN_SAMPLING_NON_IID) {
         if (s->labels_per_batch < 1) FAIL("labels-per-batch: %d is not positive", s->labels_per_batch);
         if (s->batch_size % s->labels_per_batch != 0)
             FAIL("labels-per-batch: %d does not divide batch-size %d", s->labels_per_batch, s->batch_size);
@@ -369,19 +369,19 @@ static long round_frac(long total, double frac)
     return (long)llround((double)total * frac);
 }
 
-void spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r)
+void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r)
 {
     memset(r, 0, sizeof *r);
     r->steps_per_epoch = s->batch_size > 0 ? train_examples / s->batch_size : 0;
     r->total_steps = s->steps ? s->steps : r->steps_per_epoch * s->epochs;
-    r->norm_momentum = s->norm_momentum >= 0 ? s->norm_momentum : (s->norm == NORM_BRN ? 0.01 : 0.1);
+    r->norm_momentum = s->norm_momentum >= 0 ? s->norm_momentum : (s->norm == BRN_NORM_BRN ? 0.01 : 0.1);
     /* The paper's 5k/25k/40k steps exceed most CIFAR-sized runs: scale to the run. */
-    int linear = s->renorm_schedule == RENORM_LINEAR;
-    r->renorm_warmup = s->renorm_warmup != SPEC_AUTO ? s->renorm_warmup : linear ? round_frac(r->total_steps, 0.04) : 0;
-    r->dmax_steps = s->dmax_steps != SPEC_AUTO ? s->dmax_steps : round_frac(r->total_steps, 0.20);
-    r->rmax_steps = s->rmax_steps != SPEC_AUTO ? s->rmax_steps : round_frac(r->total_steps, 0.30);
+    int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
+    r->renorm_warmup = s->renorm_warmup != BRN_SPEC_AUTO ? s->renorm_warmup : linear ? round_frac(r->total_steps, 0.04) : 0;
+    r->dmax_steps = s->dmax_steps != BRN_SPEC_AUTO ? s->dmax_steps : round_frac(r->total_steps, 0.20);
+    r->rmax_steps = s->rmax_steps != BRN_SPEC_AUTO ? s->rmax_steps : round_frac(r->total_steps, 0.30);
     /* An average with momentum a forgets its start as (1-a)^t: below ~3/a steps it has not converged. */
-    r->momentum_too_slow = (s->norm == NORM_BN || s->norm == NORM_BRN) && s->eval_stats == EVAL_MOVING &&
+    r->momentum_too_slow = (s->norm == BRN_NORM_BN || s->norm == BRN_NORM_BRN) && s->eval_stats == BRN_EVAL_MOVING &&
                            (double)r->total_steps * r->norm_momentum < 3.0;
 }
 
@@ -406,9 +406,9 @@ static void format_field(const brn_job_spec *s, const field_def *f, char *buf, s
     }
 }
 
-int spec_for_each(const brn_job_spec *s, spec_field_fn fn, void *user)
+int brn_spec_for_each(const brn_job_spec *s, brn_spec_field_fn fn, void *user)
 {
-    char buf[SPEC_PATH_LEN + 8];
+    char buf[BRN_SPEC_PATH_LEN + 8];
     for (size_t i = 0; i < N_FIELDS; i++) {
         format_field(s, &FIELDS[i], buf, sizeof buf);
         int rc = fn(FIELDS[i].name, buf, user);
@@ -417,10 +417,10 @@ int spec_for_each(const brn_job_spec *s, spec_field_fn fn, void *user)
     return 0;
 }
 
-json_t *spec_to_json(const brn_job_spec *s)
+json_t *brn_spec_to_json(const brn_job_spec *s)
 {
     json_t *o = json_object();
-    char buf[SPEC_PATH_LEN + 8];
+    char buf[BRN_SPEC_PATH_LEN + 8];
     for (size_t i = 0; i < N_FIELDS; i++) {
         const field_def *f = &FIELDS[i];
         const char *p = (const char *)s + f->offset;
@@ -447,11 +447,11 @@ json_t *spec_to_json(const brn_job_spec *s)
     return o;
 }
 
-int spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen)
+int brn_spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen)
 {
     const char *key;
     json_t *v;
-    char buf[SPEC_PATH_LEN + 8];
+    char buf[BRN_SPEC_PATH_LEN + 8];
     if (!json_is_object(j)) FAIL("spec: not a JSON object");
     json_object_foreach((json_t *)j, key, v) {
         if (json_is_string(v)) snprintf(buf, sizeof buf, "%s", json_string_value(v));
@@ -465,16 +465,16 @@ int spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen)
             json_array_foreach(v, idx, x) o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%lld", idx ? "," : "",
                                                                   (long long)json_integer_value(x));
         } else FAIL("%s: unsupported JSON value", key);
-        if (spec_set(s, key, buf, err, errlen)) return -1;
+        if (brn_spec_set(s, key, buf, err, errlen)) return -1;
     }
     return 0;
 }
 
-void spec_print_help(FILE *out)
+void brn_spec_print_help(FILE *out)
 {
     brn_job_spec d;
-    spec_defaults(&d);
-    char buf[SPEC_PATH_LEN + 8], fl[64];
+    brn_spec_defaults(&d);
+    char buf[BRN_SPEC_PATH_LEN + 8], fl[64];
     for (size_t i = 0; i < N_FIELDS; i++) {
         const field_def *f = &FIELDS[i];
         format_field(&d, f, buf, sizeof buf);
@@ -487,5 +487,5 @@ void spec_print_help(FILE *out)
     }
 }
 
-const char *norm_kind_name(brn_norm_kind k) { return NORM_NAMES[k]; }
-const char *lr_schedule_name(brn_lr_schedule k) { return LR_NAMES[k]; }
+const char *brn_norm_kind_name(brn_norm_kind k) { return NORM_NAMES[k]; }
+const char *brn_lr_schedule_name(brn_lr_schedule k) { return LR_NAMES[k]; }

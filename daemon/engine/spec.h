@@ -4,8 +4,8 @@
  * message (converted field by field in service/), the JSON stored in SQLite and in
  * checkpoint metadata. Flags are the field names with '_' -> '-'.
  *
- * Contract: spec_defaults() fills every field; spec_parse_args() overrides from argv;
- * spec_validate() returns 0 or -1 with "field: reason" in err; spec_resolve() fills the
+ * Contract: brn_spec_defaults() fills every field; brn_spec_parse_args() overrides from argv;
+ * brn_spec_validate() returns 0 or -1 with "field: reason" in err; brn_spec_resolve() fills the
  * values derived from the dataset and step count (renorm schedule, momentum default). */
 #ifndef BRN_SPEC_H
 #define BRN_SPEC_H
@@ -16,18 +16,18 @@
 
 typedef struct json_t json_t;
 
-typedef enum { NORM_BN, NORM_BRN, NORM_GN, NORM_LN, NORM_NONE } brn_norm_kind;
-typedef enum { EVAL_MOVING, EVAL_BATCH } brn_eval_stats;
-typedef enum { RENORM_LINEAR, RENORM_LOGISTIC } brn_renorm_schedule;
-typedef enum { LR_CONSTANT, LR_STEP, LR_COSINE } brn_lr_schedule;
-typedef enum { SAMPLING_IID, SAMPLING_NON_IID } brn_sampling;
+typedef enum { BRN_NORM_BN, BRN_NORM_BRN, BRN_NORM_GN, BRN_NORM_LN, BRN_NORM_NONE } brn_norm_kind;
+typedef enum { BRN_EVAL_MOVING, BRN_EVAL_BATCH } brn_eval_stats;
+typedef enum { BRN_RENORM_LINEAR, BRN_RENORM_LOGISTIC } brn_renorm_schedule;
+typedef enum { BRN_LR_CONSTANT, BRN_LR_STEP, BRN_LR_COSINE } brn_lr_schedule;
+typedef enum { BRN_SAMPLING_IID, BRN_SAMPLING_NON_IID } brn_sampling;
 
-#define SPEC_MAX_MILESTONES 8
-#define SPEC_NAME_LEN 64
-#define SPEC_PATH_LEN 1024
+#define BRN_SPEC_MAX_MILESTONES 8
+#define BRN_SPEC_NAME_LEN 64
+#define BRN_SPEC_PATH_LEN 1024
 
 /* "Not given" marker for integer fields whose default depends on the job (resolved later). */
-#define SPEC_AUTO (-1)
+#define BRN_SPEC_AUTO (-1)
 
 typedef struct brn_job_spec {
     /* model */
@@ -35,8 +35,8 @@ typedef struct brn_job_spec {
     int width;                 /* WRN widening factor k */
     double dropout;            /* in [0,1) */
     /* data */
-    char dataset[SPEC_NAME_LEN];   /* cifar10 | cifar100 | fashion-mnist | mnist | synthetic */
-    char data_dir[SPEC_PATH_LEN];  /* local runs only; the daemon uses its own */
+    char dataset[BRN_SPEC_NAME_LEN];   /* cifar10 | cifar100 | fashion-mnist | mnist | synthetic */
+    char data_dir[BRN_SPEC_PATH_LEN];  /* local runs only; the daemon uses its own */
     int train_subset;          /* 0 = all */
     int test_subset;           /* 0 = all */
     /* length */
@@ -49,7 +49,7 @@ typedef struct brn_job_spec {
     int nesterov;
     double weight_decay;
     brn_lr_schedule lr_schedule;
-    int milestones[SPEC_MAX_MILESTONES]; /* epochs */
+    int milestones[BRN_SPEC_MAX_MILESTONES]; /* epochs */
     int n_milestones;
     double lr_factor;
     double warmup_epochs;
@@ -60,8 +60,8 @@ typedef struct brn_job_spec {
     int microbatch;            /* normalization group size in examples; 0 = the whole batch */
     brn_eval_stats eval_stats;
     double rmax, dmax;
-    long renorm_warmup;        /* SPEC_AUTO or steps of plain BN */
-    long rmax_steps, dmax_steps; /* SPEC_AUTO or the step at which the final value is reached */
+    long renorm_warmup;        /* BRN_SPEC_AUTO or steps of plain BN */
+    long rmax_steps, dmax_steps; /* BRN_SPEC_AUTO or the step at which the final value is reached */
     brn_renorm_schedule renorm_schedule;
     double t_delta;
     int gn_groups;
@@ -73,9 +73,9 @@ typedef struct brn_job_spec {
     /* run */
     uint64_t seed;
     int threads;               /* 0 = all cores */
-    char device[SPEC_NAME_LEN];    /* cpu | cuda | auto */
-    char init[SPEC_PATH_LEN];      /* initial weights (safetensors), local runs only */
-    char checkpoint_dir[SPEC_PATH_LEN];
+    char device[BRN_SPEC_NAME_LEN];    /* cpu | cuda | auto */
+    char init[BRN_SPEC_PATH_LEN];      /* initial weights (safetensors), local runs only */
+    char checkpoint_dir[BRN_SPEC_PATH_LEN];
     int eval_every;            /* epochs */
     int log_steps;             /* 0 = no per-step lines */
     int save_every;            /* write epoch-N.safetensors every N epochs; 0 = only last */
@@ -90,35 +90,35 @@ typedef struct brn_resolved {
     int momentum_too_slow;     /* the run is too short for the running averages to converge */
 } brn_resolved;
 
-void spec_defaults(brn_job_spec *s);
+void brn_spec_defaults(brn_job_spec *s);
 
 /* Parse --flag value / --flag=value / --bool / --no-bool from argv[0..argc).
  * Unknown flags are errors unless allow_unknown, in which case their indices are left
  * in rest[] (rest may be NULL). Returns 0, or -1 with a message in err. */
-int spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t errlen,
+int brn_spec_parse_args(brn_job_spec *s, int argc, char **argv, char *err, size_t errlen,
                     int allow_unknown, int *rest, int *n_rest);
 
 /* Set one field by flag name (without dashes, e.g. "batch-size" or "batch_size"). */
-int spec_set(brn_job_spec *s, const char *name, const char *value, char *err, size_t errlen);
-int spec_is_bool_flag(const char *name);
+int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err, size_t errlen);
+int brn_spec_is_bool_flag(const char *name);
 
-int spec_validate(const brn_job_spec *s, char *err, size_t errlen);
+int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen);
 
 /* total steps from dataset size; fills renorm schedule and momentum defaults */
-void spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r);
+void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r);
 
 /* JSON round trip (all fields, names as in the flags with '_'). */
-json_t *spec_to_json(const brn_job_spec *s);
-int spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen);
+json_t *brn_spec_to_json(const brn_job_spec *s);
+int brn_spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen);
 
 /* Help text listing every flag with its default. */
-void spec_print_help(FILE *out);
+void brn_spec_print_help(FILE *out);
 
 /* Iterate the field table: name (with '_'), and the value formatted as a flag would take it. */
-typedef int (*spec_field_fn)(const char *name, const char *value, void *user);
-int spec_for_each(const brn_job_spec *s, spec_field_fn fn, void *user);
+typedef int (*brn_spec_field_fn)(const char *name, const char *value, void *user);
+int brn_spec_for_each(const brn_job_spec *s, brn_spec_field_fn fn, void *user);
 
-const char *norm_kind_name(brn_norm_kind k);
-const char *lr_schedule_name(brn_lr_schedule k);
+const char *brn_norm_kind_name(brn_norm_kind k);
+const char *brn_lr_schedule_name(brn_lr_schedule k);
 
 #endif

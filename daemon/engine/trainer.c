@@ -63,9 +63,9 @@ static int stop_requested(run *r)
 static int save_checkpoint(run *r, const char *file)
 {
     if (!r->spec.checkpoint_dir[0]) return 0;
-    char path[SPEC_PATH_LEN + 64];
+    char path[BRN_SPEC_PATH_LEN + 64];
     snprintf(path, sizeof path, "%s/%s", r->spec.checkpoint_dir, file);
-    int rc = checkpoint_save(path, &r->model, r->velocity, &r->spec, &r->st, r->err, r->errlen);
+    int rc = brn_checkpoint_save(path, &r->model, r->velocity, &r->spec, &r->st, r->err, r->errlen);
     if (!rc && r->hooks && r->hooks->on_checkpoint)
         r->hooks->on_checkpoint(r->hooks->user, path, r->st.epoch, r->st.step);
     return rc;
@@ -74,34 +74,34 @@ static int save_checkpoint(run *r, const char *file)
 static int setup(run *r, const char *resume)
 {
     brn_job_spec *s = &r->spec;
-    int rc = spec_validate(s, r->err, r->errlen);
+    int rc = brn_spec_validate(s, r->err, r->errlen);
     if (rc) return BRN_EINVAL;
     if (!strcmp(s->device, "cuda")) {
         snprintf(r->err, r->errlen, "device: cuda is not available (this build runs on the CPU)");
         return BRN_EDEVICE;
     }
     int threads = s->threads > 0 ? s->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    layers_set_threads(threads);
+    brn_cpu_set_threads(threads);
     openblas_set_num_threads(1);
     snprintf(r->device, sizeof r->device, "cpu (%d thread%s, OpenBLAS)", threads, threads == 1 ? "" : "s");
 
-    if ((rc = dataset_load(s->dataset, s->data_dir, &r->train, &r->test, r->err, r->errlen))) return rc;
-    dataset_truncate(&r->train, s->train_subset);
-    dataset_truncate(&r->test, s->test_subset);
+    if ((rc = brn_dataset_load(s->dataset, s->data_dir, &r->train, &r->test, r->err, r->errlen))) return rc;
+    brn_dataset_truncate(&r->train, s->train_subset);
+    brn_dataset_truncate(&r->test, s->test_subset);
     if (r->test.n < 1) {
         snprintf(r->err, r->errlen, "test-subset: the test set is empty");
         return BRN_EINVAL;
     }
-    if ((rc = batcher_init(&r->batcher, &r->train, s, r->err, r->errlen))) return rc;
+    if ((rc = brn_batcher_init(&r->batcher, &r->train, s, r->err, r->errlen))) return rc;
     r->st.channels = r->train.c;
     memcpy(r->st.input_mean, r->batcher.mean, sizeof r->st.input_mean);
     memcpy(r->st.input_std, r->batcher.std, sizeof r->st.input_std);
-    spec_resolve(s, r->train.n, &r->res);
+    brn_spec_resolve(s, r->train.n, &r->res);
     r->epochs = s->steps ? (int)((s->steps + r->res.steps_per_epoch - 1) / r->res.steps_per_epoch) : s->epochs;
 
     brn_model_config mc = {s->depth, s->width, r->train.c, r->train.h, r->train.w, r->train.classes,
                            s->batch_size, s->norm, s->norm_eps, s->microbatch, s->gn_groups, s->dropout};
-    if ((rc = model_init(&r->model, &mc, threads, r->err, r->errlen))) return rc;
+    if ((rc = brn_model_init(&r->model, &mc, threads, r->err, r->errlen))) return rc;
     r->velocity = calloc(r->model.n_params, sizeof(float));
     r->labels = calloc(s->batch_size, sizeof(int));
     if (!r->velocity || !r->labels) {
@@ -110,25 +110,25 @@ static int setup(run *r, const char *resume)
     }
     if (resume) {
         brn_run_state keep = r->st;
-        rc = checkpoint_load(resume, &r->model, r->velocity, &r->st, NULL, r->err, r->errlen);
+        rc = brn_checkpoint_load(resume, &r->model, r->velocity, &r->st, NULL, r->err, r->errlen);
         r->st.channels = keep.channels;
         memcpy(r->st.input_mean, keep.input_mean, sizeof keep.input_mean);
         memcpy(r->st.input_std, keep.input_std, sizeof keep.input_std);
     } else if (s->init[0]) {
-        model_init_weights(&r->model, s->seed);   /* buffers a weights-only file may lack */
-        rc = checkpoint_load(s->init, &r->model, NULL, NULL, NULL, r->err, r->errlen);
+        brn_model_init_weights(&r->model, s->seed);   /* buffers a weights-only file may lack */
+        rc = brn_checkpoint_load(s->init, &r->model, NULL, NULL, NULL, r->err, r->errlen);
     } else {
-        model_init_weights(&r->model, s->seed);
+        brn_model_init_weights(&r->model, s->seed);
     }
     return rc;
 }
 
 static void teardown(run *r)
 {
-    model_free(&r->model);
-    batcher_free(&r->batcher);
-    dataset_free(&r->train);
-    dataset_free(&r->test);
+    brn_model_free(&r->model);
+    brn_batcher_free(&r->batcher);
+    brn_dataset_free(&r->train);
+    brn_dataset_free(&r->test);
     free(r->velocity);
     free(r->labels);
 }
@@ -141,11 +141,11 @@ static void announce(run *r)
                          r->train.n, r->test.n, r->train.c, r->train.h, r->train.w, r->train.classes,
                          (long)r->model.n_params, r->device};
     if (r->hooks && r->hooks->on_start) r->hooks->on_start(r->hooks->user, &info);
-    if (s->norm == NORM_BRN)
+    if (s->norm == BRN_NORM_BRN)
         run_log(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
-              s->renorm_schedule == RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
+              s->renorm_schedule == BRN_RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
               r->res.dmax_steps, s->rmax, r->res.rmax_steps,
-              s->renorm_warmup == SPEC_AUTO ? " (scaled to the run's length)" : "");
+              s->renorm_warmup == BRN_SPEC_AUTO ? " (scaled to the run's length)" : "");
     if (r->res.momentum_too_slow)
         run_log(r, 1,
               "norm-momentum %g: the running statistics need ~%.0f steps to converge but the run has %ld; "
@@ -178,15 +178,15 @@ static void reset_diag(run *r)
 /* Returns 0, BRN_STOPPED, or an error. */
 static int evaluate(run *r, double *loss, double *acc)
 {
-    const int B = r->spec.batch_size, batch_stats = r->spec.eval_stats == EVAL_BATCH;
+    const int B = r->spec.batch_size, batch_stats = r->spec.eval_stats == BRN_EVAL_BATCH;
     double loss_sum = 0;
     long hits = 0;
     for (long start = 0; start < r->test.n; start += B) {
         if (stop_requested(r)) return BRN_STOPPED;
         int n = r->test.n - start < B ? (int)(r->test.n - start) : B, correct = 0;
         double ls = 0;
-        batcher_eval_batch(&r->batcher, &r->test, start, n, r->model.input, r->labels);
-        int rc = model_eval_batch(&r->model, r->model.input, r->labels, n, batch_stats, &ls, &correct, r->err,
+        brn_batcher_eval_batch(&r->batcher, &r->test, start, n, r->model.input, r->labels);
+        int rc = brn_model_eval_batch(&r->model, r->model.input, r->labels, n, batch_stats, &ls, &correct, r->err,
                                   r->errlen);
         if (rc) return rc;
         loss_sum += ls;
@@ -217,13 +217,13 @@ static int train_epoch(run *r, int epoch)
             return rc ? rc : BRN_STOPPED;
         }
         const long t = st->step;
-        batcher_train_batch(&r->batcher, epoch, st->batch, t, r->model.input, r->labels);
-        lr = schedule_lr(s, &r->res, t);
-        schedule_renorm(s, &r->res, t, &rmax, &dmax);
-        brn_norm_step ns = {r->res.norm_momentum, rmax, dmax, rng_derive(s->seed, RNG_DROPOUT, (uint64_t)t)};
+        brn_batcher_train_batch(&r->batcher, epoch, st->batch, t, r->model.input, r->labels);
+        lr = brn_schedule_lr(s, &r->res, t);
+        brn_schedule_renorm(s, &r->res, t, &rmax, &dmax);
+        brn_norm_step ns = {r->res.norm_momentum, rmax, dmax, brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
         double loss;
         int correct;
-        int rc = model_train_step(&r->model, r->model.input, r->labels, s->batch_size, &ns, &loss, &correct, r->err,
+        int rc = brn_model_train_step(&r->model, r->model.input, r->labels, s->batch_size, &ns, &loss, &correct, r->err,
                                   r->errlen);
         if (rc) return rc;
         if (!isfinite(loss)) {
@@ -232,7 +232,7 @@ static int train_epoch(run *r, int epoch)
             return BRN_ENAN;
         }
         brn_sgd opt = {lr, s->momentum, s->weight_decay, s->nesterov};
-        sgd_step(r->model.params, r->model.grads, r->velocity, r->model.n_params, &opt);
+        brn_sgd_step(r->model.params, r->model.grads, r->velocity, r->model.n_params, &opt);
         st->step++;
         st->loss_sum += loss;
         st->correct += correct;
@@ -264,8 +264,8 @@ static int run_epochs(run *r)
         m.step = st->step;
         m.train_loss = batches ? st->loss_sum / batches : 0;
         m.train_acc = st->seen ? (double)st->correct / st->seen : 0;
-        m.lr = schedule_lr(s, &r->res, st->step > 0 ? st->step - 1 : 0);
-        schedule_renorm(s, &r->res, st->step > 0 ? st->step - 1 : 0, &m.rmax, &m.dmax);
+        m.lr = brn_schedule_lr(s, &r->res, st->step > 0 ? st->step - 1 : 0);
+        brn_schedule_renorm(s, &r->res, st->step > 0 ? st->step - 1 : 0, &m.rmax, &m.dmax);
         m.images_per_sec = st->train_seconds > 0 ? st->seen / st->train_seconds : 0;
         const double eval_start = now_seconds();
         if (last || (s->eval_every > 0 && (epoch + 1) % s->eval_every == 0)) {

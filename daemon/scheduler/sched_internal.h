@@ -41,7 +41,7 @@ typedef struct sched_worker {
     int has_job, quit;
     int64_t job_id;
     brn_job_spec spec;
-    char resume[SPEC_PATH_LEN + 32];
+    char resume[BRN_SPEC_PATH_LEN + 32];
 
     atomic_int stop;                /* STOP_*: read by should_stop between steps */
     sched_event finish_ev;          /* the end of a run must reach the loop even without memory */

@@ -137,7 +137,7 @@ int scheduler_recover(brn_scheduler *s, char *err, size_t errlen)
 
 static int mkdir_p(const char *path, mode_t mode)
 {
-    char tmp[SPEC_PATH_LEN];
+    char tmp[BRN_SPEC_PATH_LEN];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
@@ -177,9 +177,9 @@ static void job_fail(brn_scheduler *s, int64_t id, int code, const char *reason)
 /* Prepare the job's spec for this server and hand it to worker w. Returns 0 when started. */
 static int dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
 {
-    char e[SPEC_PATH_LEN + 256];
+    char e[BRN_SPEC_PATH_LEN + 256];
     brn_job_spec spec;
-    if (convert_spec_json(row->spec_json, &spec, e, sizeof e) || spec_validate(&spec, e, sizeof e)) {
+    if (convert_spec_json(row->spec_json, &spec, e, sizeof e) || brn_spec_validate(&spec, e, sizeof e)) {
         job_fail(s, row->id, BRN_EINVAL, e);
         return -1;
     }

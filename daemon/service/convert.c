@@ -41,14 +41,14 @@ int convert_job_state_from_proto(int st)
 
 int convert_spec_json(const char *text, brn_job_spec *s, char *err, size_t errlen)
 {
-    spec_defaults(s);
+    brn_spec_defaults(s);
     json_error_t je;
     json_t *j = json_loads(text ? text : "{}", 0, &je);
     if (!j) {
         snprintf(err, errlen, "stored spec: %s", je.text);
         return -1;
     }
-    int rc = spec_from_json(s, j, err, errlen);
+    int rc = brn_spec_from_json(s, j, err, errlen);
     json_decref(j);
     return rc;
 }

@@ -106,7 +106,7 @@ void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *
     resp.n_devices = (size_t)nd;
 
     const char *names[16];
-    int nn = dataset_list_available(svc->data_dir, names, 16);
+    int nn = brn_dataset_list_available(svc->data_dir, names, 16);
     resp.datasets = (char **)names;
     resp.n_datasets = (size_t)(nn > 0 ? nn : 0);
 

@@ -97,7 +97,7 @@ static void reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
 static int dataset_ok(brn_service *svc, const char *name, char *err, size_t errlen)
 {
     const char *names[16];
-    int n = dataset_list_available(svc->data_dir, names, 16);
+    int n = brn_dataset_list_available(svc->data_dir, names, 16);
     if (strcmp(name, "synthetic") == 0) return 0;
     for (int i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0) return 0;
@@ -122,7 +122,7 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         return;
     }
     /* sorted keys: the same spec always gives the same text (idempotency compares it) */
-    json_t *j = spec_to_json(&spec);
+    json_t *j = brn_spec_to_json(&spec);
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     if (!text) {
@@ -145,7 +145,7 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     }
     if (!existed) {
         LOG_INFO("job %lld: submitted (%s, %s, depth %d, width %d)", (long long)id, spec.dataset,
-                 norm_kind_name(spec.norm), spec.depth, spec.width);
+                 brn_norm_kind_name(spec.norm), spec.depth, spec.width);
         scheduler_kick(svc->sched);
     }
     reply_job(call, svc, id);

@@ -29,7 +29,7 @@ void spec_message_to_field_names(char *msg)
     }
 }
 
-/* One scalar value of field fd at p, formatted as spec_set takes it. */
+/* One scalar value of field fd at p, formatted as brn_spec_set takes it. */
 static int format_scalar(const ProtobufCFieldDescriptor *fd, const void *p, char *buf, size_t n)
 {
     switch (fd->type) {
@@ -89,7 +89,7 @@ int spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *msg, char *err, siz
 {
     if (!msg) return 0;
     const ProtobufCMessageDescriptor *d = msg->base.descriptor;
-    char value[SPEC_PATH_LEN + 16];
+    char value[BRN_SPEC_PATH_LEN + 16];
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &d->fields[i];
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -115,7 +115,7 @@ int spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *msg, char *err, siz
             snprintf(err, errlen, "%s: set by the server, not by a job", fd->name);
             return -1;
         }
-        if (spec_set(s, fd->name, value, err, errlen)) {
+        if (brn_spec_set(s, fd->name, value, err, errlen)) {
             spec_message_to_field_names(err);
             return -1;
         }
@@ -239,7 +239,7 @@ Brn__V1__JobSpec *spec_to_proto(const brn_job_spec *s, char *err, size_t errlen)
     }
     brn__v1__job_spec__init(m);
     to_proto_ctx x = {m, err, errlen};
-    if (spec_for_each(s, set_field, &x)) {
+    if (brn_spec_for_each(s, set_field, &x)) {
         protobuf_c_message_free_unpacked(&m->base, NULL);
         return NULL;
     }

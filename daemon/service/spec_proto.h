@@ -10,7 +10,7 @@
 #include "spec.h"
 
 /* Apply every field present in msg to s (s holds defaults or earlier values) through
- * spec_set. Returns 0, or -1 with "field_name: reason" in err. msg may be NULL. */
+ * brn_spec_set. Returns 0, or -1 with "field_name: reason" in err. msg may be NULL. */
 int spec_from_proto(brn_job_spec *s, const Brn__V1__JobSpec *msg, char *err, size_t errlen);
 
 /* A heap JobSpec with every API field of s present; free with

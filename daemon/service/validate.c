@@ -39,9 +39,9 @@ static const char *text_problem(const char *s)
 
 int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, char *err, size_t errlen)
 {
-    spec_defaults(spec);
+    brn_spec_defaults(spec);
     if (spec_from_proto(spec, req->spec, err, errlen)) return -1;
-    if (spec_validate(spec, err, errlen)) {
+    if (brn_spec_validate(spec, err, errlen)) {
         spec_message_to_field_names(err);
         return -1;
     }

@@ -15,7 +15,7 @@
 #define SVC_PRIORITY_MAX 1000
 #define SVC_METRICS_MAX_JOBS 100
 
-/* Defaults, then the request's spec fields, then spec_validate; name, priority, key. */
+/* Defaults, then the request's spec fields, then brn_spec_validate; name, priority, key. */
 int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, char *err, size_t errlen);
 
 /* states, page_size, page_token -> a store filter (newest first). */

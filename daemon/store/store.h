@@ -54,7 +54,7 @@ typedef struct brn_job_row {
     char *name;
     int priority;                 /* higher runs first */
     char *idempotency_key;        /* NULL when none was given */
-    char *spec_json;              /* spec_to_json() text; convert back with spec_from_json() */
+    char *spec_json;              /* brn_spec_to_json() text; convert back with brn_spec_from_json() */
     brn_job_state state;
     char *reason;                 /* human text for FAILED/CANCELLED (NULL otherwise) */
     char *error_code;             /* brn_error_name() of the failure, e.g. "nan_loss" */
@@ -85,7 +85,7 @@ typedef struct brn_checkpoint_row {
     int64_t job_id;
     int epoch;                    /* epochs complete when it was written */
     long step;                    /* optimizer steps done when it was written (the key) */
-    char path[SPEC_PATH_LEN];
+    char path[BRN_SPEC_PATH_LEN];
     int64_t bytes;
     int64_t created_ms;
 } brn_checkpoint_row;

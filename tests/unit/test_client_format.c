@@ -137,11 +137,11 @@ static Brn__V1__JobCurve *make_curve(int64_t id, const char *name, brn_norm_kind
     c->name = strdup(name);
     brn_job_spec s;
     char err[128];
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     s.norm = norm;
     s.depth = 10;
     s.width = 1;
-    s.microbatch = norm == NORM_BRN ? 4 : 0;
+    s.microbatch = norm == BRN_NORM_BRN ? 4 : 0;
     c->spec = ctl_spec_to_proto(&s, NULL, err, sizeof err);
     c->n_epochs = (size_t)n;
     c->epochs = calloc((size_t)n, sizeof *c->epochs);
@@ -161,7 +161,7 @@ static Brn__V1__JobCurve *make_curve(int64_t id, const char *name, brn_norm_kind
 
 static void test_curves_output(void)
 {
-    Brn__V1__JobCurve *c[2] = {make_curve(3, "with, comma", NORM_BRN, 3), make_curve(4, "bn", NORM_BN, 2)};
+    Brn__V1__JobCurve *c[2] = {make_curve(3, "with, comma", BRN_NORM_BRN, 3), make_curve(4, "bn", BRN_NORM_BN, 2)};
     char label[160];
     curve_label(c[0], label, sizeof label);
     CHECK_STR_CONTAINS(label, "#3 with, comma brn WRN-10-1");

@@ -49,7 +49,7 @@ static void test_only_given_fields(void)
         CHECK_EQ_INT(ctl_spec_from_proto(&back, q, err, sizeof err), 0);
         CHECK_EQ_INT(back.depth, 10);
         CHECK_EQ_INT(back.width, s.width);
-        CHECK_EQ_INT(back.norm, NORM_BRN);
+        CHECK_EQ_INT(back.norm, BRN_NORM_BRN);
         CHECK_EQ_INT(back.augment, 0);
         CHECK_EQ_INT(back.n_milestones, 2);
         CHECK(back.seed == s.seed);
@@ -95,8 +95,8 @@ static void test_whole_spec(void)
     /* g == NULL: every field the proto has (server paths silently left out) */
     brn_job_spec s, back;
     char err[256];
-    spec_defaults(&s);
-    s.norm = NORM_GN;
+    brn_spec_defaults(&s);
+    s.norm = BRN_NORM_GN;
     s.gn_groups = 4;
     Brn__V1__JobSpec *p = ctl_spec_to_proto(&s, NULL, err, sizeof err);
     CHECK(p != NULL);
@@ -106,10 +106,10 @@ static void test_whole_spec(void)
     for (unsigned i = 0; i < d->n_fields; i++) present += pb_field_present(&p->base, &d->fields[i]);
     CHECK_EQ_INT(present, (int)d->n_fields - 1); /* all but the empty milestones list */
     CHECK_EQ_INT(ctl_spec_from_proto(&back, p, err, sizeof err), 0);
-    CHECK_EQ_INT(back.norm, NORM_GN);
+    CHECK_EQ_INT(back.norm, BRN_NORM_GN);
     CHECK_EQ_INT(back.gn_groups, 4);
     CHECK_CLOSE(back.lr, s.lr, 0, 0);
-    CHECK_EQ_INT(back.renorm_warmup, SPEC_AUTO);
+    CHECK_EQ_INT(back.renorm_warmup, BRN_SPEC_AUTO);
     brn__v1__job_spec__free_unpacked(p, NULL);
 }
 

@@ -146,15 +146,15 @@ static void expect_error(const char *name, const char *data_dir, const char *nee
 {
     brn_dataset tr, te;
     char err[1024] = "";
-    int rc = dataset_load(name, data_dir, &tr, &te, err, sizeof err);
+    int rc = brn_dataset_load(name, data_dir, &tr, &te, err, sizeof err);
     fprintf(stderr, "  error: %s\n", err);
     CHECK_EQ_INT(rc, BRN_EDATA);
     CHECK_STR_CONTAINS(err, needle1);
     if (needle2) CHECK_STR_CONTAINS(err, needle2);
     CHECK(is_empty(&tr));
     CHECK(is_empty(&te));
-    dataset_free(&tr);
-    dataset_free(&te);
+    brn_dataset_free(&tr);
+    brn_dataset_free(&te);
 }
 
 /* ---- real data ---- */
@@ -163,7 +163,7 @@ static void test_fashion_mnist_installed(void)
 {
     brn_dataset tr, te;
     char err[1024] = "";
-    int rc = dataset_load("fashion-mnist", "", &tr, &te, err, sizeof err);
+    int rc = brn_dataset_load("fashion-mnist", "", &tr, &te, err, sizeof err);
     CHECK_EQ_INT(rc, 0);
     if (rc) {
         fprintf(stderr, "  %s (is dataset-fashion-mnist installed?)\n", err);
@@ -191,8 +191,8 @@ static void test_fashion_mnist_installed(void)
     long per_class[10] = {0};
     for (long i = 0; i < tr.n; i++) per_class[tr.labels[i]]++;
     for (int k = 0; k < 10; k++) CHECK_EQ_INT(per_class[k], 6000);
-    dataset_free(&tr);
-    dataset_free(&te);
+    brn_dataset_free(&tr);
+    brn_dataset_free(&te);
     CHECK(is_empty(&tr));
 }
 
@@ -209,7 +209,7 @@ static void test_plain_and_gz_identical(void)
         snprintf(src, sizeof src, "%s/%s.gz", FMNIST_DIR, plain[i]);
         uint8_t *buf;
         size_t len;
-        CHECK_EQ_INT(dataset_read_file(src, &buf, &len, err, sizeof err), 0);
+        CHECK_EQ_INT(brn_dataset_read_file(src, &buf, &len, err, sizeof err), 0);
         if (!buf) continue;
         write_file(dir, plain[i], buf, len, 0);
         free(buf);
@@ -222,8 +222,8 @@ static void test_plain_and_gz_identical(void)
         CHECK_EQ_INT(symlink(src, dst), 0);
     }
     brn_dataset a_tr, a_te, b_tr, b_te;
-    CHECK_EQ_INT(dataset_load("fashion-mnist", "", &a_tr, &a_te, err, sizeof err), 0);
-    CHECK_EQ_INT(dataset_load("fashion-mnist", root, &b_tr, &b_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("fashion-mnist", "", &a_tr, &a_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("fashion-mnist", root, &b_tr, &b_te, err, sizeof err), 0);
     CHECK_EQ_INT(b_te.n, a_te.n);
     CHECK_EQ_INT(b_tr.n, a_tr.n);
     if (a_te.n == b_te.n && a_te.n > 0) {
@@ -231,7 +231,7 @@ static void test_plain_and_gz_identical(void)
         CHECK(memcmp(a_te.labels, b_te.labels, a_te.n) == 0);
     }
     if (a_tr.n == b_tr.n && a_tr.n > 0) CHECK(memcmp(a_tr.images, b_tr.images, image_bytes(&a_tr)) == 0);
-    dataset_free(&a_tr); dataset_free(&a_te); dataset_free(&b_tr); dataset_free(&b_te);
+    brn_dataset_free(&a_tr); brn_dataset_free(&a_te); brn_dataset_free(&b_tr); brn_dataset_free(&b_te);
 
     /* Small generated files: plain under mnist/, gzip under a second root's mnist/. */
     char root2[4096], dir2[4096];
@@ -240,8 +240,8 @@ static void test_plain_and_gz_identical(void)
     if (!make_tmpdir(root2, sizeof root2)) { CHECK(0); rm_tree(root); return; }
     make_subdir(dir2, sizeof dir2, root2, "mnist");
     write_small_idx(dir2, 1);
-    CHECK_EQ_INT(dataset_load("mnist", root, &a_tr, &a_te, err, sizeof err), 0);
-    CHECK_EQ_INT(dataset_load("mnist", root2, &b_tr, &b_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("mnist", root, &a_tr, &a_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("mnist", root2, &b_tr, &b_te, err, sizeof err), 0);
     CHECK_EQ_INT(a_tr.n, 6);
     CHECK_EQ_INT(a_te.n, 4);
     CHECK_EQ_INT(a_tr.h, 4);
@@ -253,7 +253,7 @@ static void test_plain_and_gz_identical(void)
         CHECK_EQ_INT(a_tr.images[2 * 20 + 3], 2 * 7 + 3);
         CHECK_EQ_INT(a_tr.labels[5], 5);
     }
-    dataset_free(&a_tr); dataset_free(&a_te); dataset_free(&b_tr); dataset_free(&b_te);
+    brn_dataset_free(&a_tr); brn_dataset_free(&a_te); brn_dataset_free(&b_tr); brn_dataset_free(&b_te);
     rm_tree(root);
     rm_tree(root2);
 }
@@ -279,7 +279,7 @@ static void test_cifar10_batches_in_order(void)
         write_file(dir, files[f].name, buf, len, 0);
     }
     brn_dataset tr, te;
-    int rc = dataset_load("cifar10", root, &tr, &te, err, sizeof err);
+    int rc = brn_dataset_load("cifar10", root, &tr, &te, err, sizeof err);
     CHECK_EQ_INT(rc, 0);
     if (rc) { fprintf(stderr, "  %s\n", err); rm_tree(root); return; }
     CHECK_EQ_INT(tr.n, 6);
@@ -299,8 +299,8 @@ static void test_cifar10_batches_in_order(void)
     CHECK_EQ_INT(tr.images[1 * 3072 + 2048], (11 + 2048) & 255);
     CHECK_EQ_INT(te.images[3 * 3072 + 5], 90 + 3 + 5);
     CHECK_EQ_INT(te.labels[3], (9 + 3) % 10);
-    dataset_free(&tr);
-    dataset_free(&te);
+    brn_dataset_free(&tr);
+    brn_dataset_free(&te);
     rm_tree(root);
 }
 
@@ -315,7 +315,7 @@ static void test_cifar100_fine_labels(void)
     write_file(dir, "train.bin", buf, cifar_records(buf, 2, 5, 100, train_labels), 0);
     write_file(dir, "test.bin", buf, cifar_records(buf, 2, 2, 200, test_labels), 0);
     brn_dataset tr, te;
-    int rc = dataset_load("cifar100", root, &tr, &te, err, sizeof err);
+    int rc = brn_dataset_load("cifar100", root, &tr, &te, err, sizeof err);
     CHECK_EQ_INT(rc, 0);
     if (rc) { fprintf(stderr, "  %s\n", err); rm_tree(root); return; }
     CHECK_EQ_INT(tr.n, 5);
@@ -329,8 +329,8 @@ static void test_cifar100_fine_labels(void)
     }
     CHECK_EQ_INT(te.labels[1], 98);
     CHECK_EQ_INT(te.images[3072 + 3071], (200 + 1 + 3071) & 255);
-    dataset_free(&tr);
-    dataset_free(&te);
+    brn_dataset_free(&tr);
+    brn_dataset_free(&te);
     rm_tree(root);
 }
 
@@ -457,10 +457,10 @@ static void test_idx_errors(void)
     write_file(dir, "train-labels-idx1-ubyte", buf, len, 1);
     brn_dataset tr, te;
     char err[1024] = "";
-    CHECK_EQ_INT(dataset_load("mnist", root, &tr, &te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("mnist", root, &tr, &te, err, sizeof err), 0);
     CHECK_EQ_INT(tr.n, 6);
-    dataset_free(&tr);
-    dataset_free(&te);
+    brn_dataset_free(&tr);
+    brn_dataset_free(&te);
 
     /* test images of another size than the training images */
     len = idx_images(buf, 2051, 4, 4, 5, 5);
@@ -481,9 +481,9 @@ static void test_synthetic(void)
 {
     brn_dataset a_tr, a_te, b_tr, b_te;
     char err[256] = "";
-    CHECK_EQ_INT(dataset_load("synthetic", "", &a_tr, &a_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("synthetic", "", &a_tr, &a_te, err, sizeof err), 0);
     /* the data directory plays no part */
-    CHECK_EQ_INT(dataset_load("synthetic", "/nonexistent", &b_tr, &b_te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("synthetic", "/nonexistent", &b_tr, &b_te, err, sizeof err), 0);
     CHECK_EQ_INT(a_tr.n, 4096);
     CHECK_EQ_INT(a_te.n, 1024);
     CHECK_EQ_INT(a_tr.c, 3);
@@ -527,7 +527,7 @@ static void test_synthetic(void)
     h = fnv1a(h, a_te.labels, a_te.n);
     fprintf(stderr, "  synthetic fingerprint %016llx\n", (unsigned long long)h);
     CHECK(h == SYNTHETIC_FINGERPRINT);
-    dataset_free(&a_tr); dataset_free(&a_te); dataset_free(&b_tr); dataset_free(&b_te);
+    brn_dataset_free(&a_tr); brn_dataset_free(&a_te); brn_dataset_free(&b_tr); brn_dataset_free(&b_te);
 }
 
 /* ---- helpers ---- */
@@ -536,27 +536,27 @@ static void test_truncate(void)
 {
     brn_dataset tr, te, ref, ref_te;
     char err[256];
-    CHECK_EQ_INT(dataset_load("synthetic", "", &tr, &te, err, sizeof err), 0);
-    CHECK_EQ_INT(dataset_load("synthetic", "", &ref, &ref_te, err, sizeof err), 0);
-    dataset_truncate(&tr, 0);
+    CHECK_EQ_INT(brn_dataset_load("synthetic", "", &tr, &te, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_dataset_load("synthetic", "", &ref, &ref_te, err, sizeof err), 0);
+    brn_dataset_truncate(&tr, 0);
     CHECK_EQ_INT(tr.n, 4096);
-    dataset_truncate(&tr, -5);
+    brn_dataset_truncate(&tr, -5);
     CHECK_EQ_INT(tr.n, 4096);
-    dataset_truncate(&tr, 4096);
+    brn_dataset_truncate(&tr, 4096);
     CHECK_EQ_INT(tr.n, 4096);
-    dataset_truncate(&tr, 100000);
+    brn_dataset_truncate(&tr, 100000);
     CHECK_EQ_INT(tr.n, 4096);
-    dataset_truncate(&tr, 100);
+    brn_dataset_truncate(&tr, 100);
     CHECK_EQ_INT(tr.n, 100);
     CHECK_EQ_INT(tr.c, 3);
     CHECK(memcmp(tr.images, ref.images, 100 * 768) == 0);
     CHECK(memcmp(tr.labels, ref.labels, 100) == 0);
-    dataset_truncate(&tr, 1);
+    brn_dataset_truncate(&tr, 1);
     CHECK_EQ_INT(tr.n, 1);
     CHECK_EQ_INT(tr.labels[0], ref.labels[0]);
-    dataset_free(&tr); dataset_free(&te); dataset_free(&ref); dataset_free(&ref_te);
-    dataset_free(&tr);   /* twice is harmless */
-    dataset_free(NULL);
+    brn_dataset_free(&tr); brn_dataset_free(&te); brn_dataset_free(&ref); brn_dataset_free(&ref_te);
+    brn_dataset_free(&tr);   /* twice is harmless */
+    brn_dataset_free(NULL);
 }
 
 static void test_list_available(void)
@@ -564,7 +564,7 @@ static void test_list_available(void)
     char root[4096], dir[4096];
     const char *names[8];
     if (!make_tmpdir(root, sizeof root)) { CHECK(0); return; }
-    int n = dataset_list_available(root, names, 8);
+    int n = brn_dataset_list_available(root, names, 8);
     CHECK_EQ_INT(n, 1);
     if (n == 1) CHECK(!strcmp(names[0], "synthetic"));
 
@@ -573,18 +573,18 @@ static void test_list_available(void)
     make_subdir(dir, sizeof dir, root, "mnist");
     write_file(dir, "train-labels-idx1-ubyte.gz", "", 0, 1);
     make_subdir(dir, sizeof dir, root, "cifar100");   /* empty: not installed */
-    n = dataset_list_available(root, names, 8);
+    n = brn_dataset_list_available(root, names, 8);
     CHECK_EQ_INT(n, 3);
     if (n == 3) {
         CHECK(!strcmp(names[0], "cifar10"));
         CHECK(!strcmp(names[1], "mnist"));
         CHECK(!strcmp(names[2], "synthetic"));
     }
-    CHECK_EQ_INT(dataset_list_available(root, names, 2), 2);
-    CHECK_EQ_INT(dataset_list_available(root, names, 0), 0);
+    CHECK_EQ_INT(brn_dataset_list_available(root, names, 2), 2);
+    CHECK_EQ_INT(brn_dataset_list_available(root, names, 0), 0);
 
     /* the default directory has Debian's Fashion-MNIST */
-    n = dataset_list_available("", names, 8);
+    n = brn_dataset_list_available("", names, 8);
     int found = 0;
     for (int i = 0; i < n; i++) found |= !strcmp(names[i], "fashion-mnist");
     CHECK(found);

@@ -15,7 +15,7 @@ static brn_rng g_rng;
 static double *randn(size_t n, double scale)
 {
     double *v = malloc(sizeof(double) * n);
-    for (size_t i = 0; i < n; i++) v[i] = scale * rng_normal(&g_rng);
+    for (size_t i = 0; i < n; i++) v[i] = scale * brn_rng_normal(&g_rng);
     return v;
 }
 
@@ -57,23 +57,23 @@ typedef struct {
 static double conv_loss(void *p)
 {
     conv_ctx *c = p;
-    conv_forward_f64(c->y, c->x, c->w, &c->s, c->scratch);
+    brn_cpu_conv_forward_f64(c->y, c->x, c->w, &c->s, c->scratch);
     return dot(c->y, c->R, (size_t)c->s.cout * c->s.n * c->s.oh * c->s.ow);
 }
 
 static void check_conv(int cin, int cout, int n, int h, int w, int k, int stride)
 {
     conv_ctx c;
-    conv_shape_init(&c.s, cin, cout, n, h, w, k, stride);
+    brn_conv_shape_init(&c.s, cin, cout, n, h, w, k, stride);
     size_t nx = (size_t)cin * n * h * w, nw = (size_t)cout * cin * k * k, ny = (size_t)cout * n * c.s.oh * c.s.ow;
     c.x = randn(nx, 1);
     c.w = randn(nw, 0.3);
     c.y = malloc(sizeof(double) * ny);
     c.R = randn(ny, 1);
-    c.scratch = malloc(sizeof(double) * conv_scratch_size(&c.s) * layers_threads());
+    c.scratch = malloc(sizeof(double) * brn_cpu_conv_scratch_size(&c.s) * brn_cpu_threads());
     double *dx = malloc(sizeof(double) * nx), *dw = calloc(nw, sizeof(double));
-    double *dws = malloc(sizeof(double) * nw * layers_threads());
-    conv_backward_f64(dx, dw, c.R, c.x, c.w, &c.s, 0, c.scratch, dws);
+    double *dws = malloc(sizeof(double) * nw * brn_cpu_threads());
+    brn_cpu_conv_backward_f64(dx, dw, c.R, c.x, c.w, &c.s, 0, c.scratch, dws);
     double ex = fd_worst(c.x, dx, nx, conv_loss, &c, 200), ew = fd_worst(c.w, dw, nw, conv_loss, &c, 200);
     fprintf(stderr, "  conv %dx%d s%d %d->%d: worst dx %.2e dw %.2e\n", k, k, stride, cin, cout, ex, ew);
     CHECK(ex < TOL);
@@ -81,7 +81,7 @@ static void check_conv(int cin, int cout, int n, int h, int w, int k, int stride
     /* accumulate_dx adds to what dx holds */
     double *dx2 = malloc(sizeof(double) * nx);
     for (size_t i = 0; i < nx; i++) dx2[i] = 1.0;
-    conv_backward_f64(dx2, dw, c.R, c.x, c.w, &c.s, 1, c.scratch, dws);
+    brn_cpu_conv_backward_f64(dx2, dw, c.R, c.x, c.w, &c.s, 1, c.scratch, dws);
     double worst = 0;
     for (size_t i = 0; i < nx; i++) worst = fmax(worst, fabs(dx2[i] - 1.0 - dx[i]));
     CHECK(worst < 1e-12);
@@ -112,7 +112,7 @@ static double bn_loss(void *p)
     bn_ctx *c = p;
     brn_bn_config cfg = c->cfg;
     cfg.update_running = 0;
-    batchnorm_forward_train_f64(c->a, c->saved, c->x, &c->p, &cfg, &c->s, c->group, c->relu);
+    brn_cpu_batchnorm_forward_train_f64(c->a, c->saved, c->x, &c->p, &cfg, &c->s, c->group, c->relu);
     return dot(c->a, c->R, (size_t)c->s.c * c->s.n * c->s.h * c->s.w);
 }
 
@@ -144,7 +144,7 @@ static void check_bn(int renorm, int group, int relu, double run_mean, double ru
     c.p = (brn_norm_params_f64){c.gamma, c.beta, dg, db, c.rm, c.rv};
     double *dx = malloc(sizeof(double) * n);
     bn_loss(&c);
-    batchnorm_backward_f64(dx, &c.p, c.R, c.a, c.x, c.saved, &c.s, group, relu);
+    brn_cpu_batchnorm_backward_f64(dx, &c.p, c.R, c.a, c.x, c.saved, &c.s, group, relu);
     double ex = fd_worst(c.x, dx, n, bn_loss, &c, 400);
     double eg = fd_worst(c.gamma, dg, c.s.c, bn_loss, &c, 10);
     double eb = fd_worst(c.beta, db, c.s.c, bn_loss, &c, 10);
@@ -194,12 +194,12 @@ static void test_renorm_stop_gradient(void)
     brn_act_shape s = {1, m, 1, 1};
     brn_bn_config cfg = {1, 1e-5, 0.01, 100, 100, 0};   /* limits far away: nothing clipped */
     double a[12], saved[4 * 12], dx[12];
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, f.x, &p, &cfg, &s, m, 0), 0);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, f.x, &p, &cfg, &s, m, 0), 0);
     f.r = saved[2];
     f.d = saved[3];
     CHECK(fabs(f.r - 1) > 0.05);   /* the regime really is unclipped and non-trivial */
     CHECK(fabs(f.d) > 0.05);
-    batchnorm_backward_f64(dx, &p, f.R, a, f.x, saved, &s, m, 0);
+    brn_cpu_batchnorm_backward_f64(dx, &p, f.R, a, f.x, saved, &s, m, 0);
     double e = fd_worst(f.x, dx, m, frozen_loss, &f, m);
     fprintf(stderr, "  brn unclipped, r %.3f d %.3f: worst dx vs frozen-r/d differences %.2e\n", f.r, f.d, e);
     CHECK(e < TOL);
@@ -225,7 +225,7 @@ typedef struct {
 static double gn_loss(void *p)
 {
     gn_ctx *c = p;
-    groupnorm_forward_f64(c->a, c->saved, c->x, &c->p, 1e-5, &c->s, c->groups, 1);
+    brn_cpu_groupnorm_forward_f64(c->a, c->saved, c->x, &c->p, 1e-5, &c->s, c->groups, 1);
     return dot(c->a, c->R, (size_t)c->s.c * c->s.n * c->s.h * c->s.w);
 }
 
@@ -244,7 +244,7 @@ static void check_gn(int groups)
     double *dg = calloc(c.s.c, sizeof(double)), *db = calloc(c.s.c, sizeof(double)), *dx = malloc(sizeof(double) * n);
     c.p = (brn_norm_params_f64){c.gamma, c.beta, dg, db, NULL, NULL};
     gn_loss(&c);
-    groupnorm_backward_f64(dx, &c.p, c.R, c.a, c.x, c.saved, &c.s, groups, 1);
+    brn_cpu_groupnorm_backward_f64(dx, &c.p, c.R, c.a, c.x, c.saved, &c.s, groups, 1);
     double ex = fd_worst(c.x, dx, n, gn_loss, &c, 400), eg = fd_worst(c.gamma, dg, c.s.c, gn_loss, &c, 10),
            eb = fd_worst(c.beta, db, c.s.c, gn_loss, &c, 10);
     fprintf(stderr, "  gn groups %d: worst dx %.2e dgamma %.2e dbeta %.2e\n", groups, ex, eg, eb);
@@ -273,7 +273,7 @@ typedef struct {
 static double linear_loss(void *p)
 {
     small_ctx *c = p;
-    linear_forward_f64(c->y, c->x, c->w, c->b, c->n, c->in, c->out);
+    brn_cpu_linear_forward_f64(c->y, c->x, c->w, c->b, c->n, c->in, c->out);
     return dot(c->y, c->R, (size_t)c->n * c->out);
 }
 
@@ -282,7 +282,7 @@ static void test_linear(void)
     small_ctx c = {.n = 3, .in = 5, .out = 4};
     c.x = randn(15, 1), c.w = randn(20, 1), c.b = randn(4, 1), c.y = malloc(sizeof(double) * 12), c.R = randn(12, 1);
     double *dx = malloc(sizeof(double) * 15), *dw = calloc(20, sizeof(double)), *db = calloc(4, sizeof(double));
-    linear_backward_f64(dx, dw, db, c.R, c.x, c.w, 3, 5, 4);
+    brn_cpu_linear_backward_f64(dx, dw, db, c.R, c.x, c.w, 3, 5, 4);
     double ex = fd_worst(c.x, dx, 15, linear_loss, &c, 15), ew = fd_worst(c.w, dw, 20, linear_loss, &c, 20),
            eb = fd_worst(c.b, db, 4, linear_loss, &c, 4);
     fprintf(stderr, "  linear: worst dx %.2e dw %.2e db %.2e\n", ex, ew, eb);
@@ -293,7 +293,7 @@ static void test_linear(void)
 static double xent_loss(void *p)
 {
     small_ctx *c = p;
-    return softmax_xent_f64(NULL, c->x, c->labels, c->n, c->k, NULL);
+    return brn_cpu_softmax_xent_f64(NULL, c->x, c->labels, c->n, c->k, NULL);
 }
 
 static void test_softmax_xent(void)
@@ -304,7 +304,7 @@ static void test_softmax_xent(void)
     c.x = randn(20, 3);
     double *dz = malloc(sizeof(double) * 20);
     int correct = -1;
-    double loss = softmax_xent_f64(dz, c.x, labels, 4, 5, &correct);
+    double loss = brn_cpu_softmax_xent_f64(dz, c.x, labels, 4, 5, &correct);
     double e = fd_worst(c.x, dz, 20, xent_loss, &c, 20);
     fprintf(stderr, "  softmax cross-entropy: loss %.4f worst dlogits %.2e\n", loss, e);
     CHECK(e < TOL);
@@ -312,28 +312,28 @@ static void test_softmax_xent(void)
     /* uniform logits: loss = log(K) */
     double zero[5] = {0};
     int l0 = 2;
-    CHECK_CLOSE(softmax_xent_f64(NULL, zero, &l0, 1, 5, NULL), log(5.0), 1e-12, 0);
+    CHECK_CLOSE(brn_cpu_softmax_xent_f64(NULL, zero, &l0, 1, 5, NULL), log(5.0), 1e-12, 0);
     free(c.x), free(dz);
 }
 
 static double pool_loss(void *p)
 {
     small_ctx *c = p;
-    avgpool_forward_f64(c->y, c->x, &c->s);
+    brn_cpu_avgpool_forward_f64(c->y, c->x, &c->s);
     return dot(c->y, c->R, (size_t)c->s.n * c->s.c);
 }
 
 static double relu_loss(void *p)
 {
     small_ctx *c = p;
-    relu_forward_f64(c->y, c->x, c->n);
+    brn_cpu_relu_forward_f64(c->y, c->x, c->n);
     return dot(c->y, c->R, c->n);
 }
 
 static double dropout_loss(void *p)
 {
     small_ctx *c = p;
-    dropout_forward_f64(c->y, c->keep, c->x, c->n, c->p, 1234);
+    brn_cpu_dropout_forward_f64(c->y, c->keep, c->x, c->n, c->p, 1234);
     return dot(c->y, c->R, c->n);
 }
 
@@ -344,18 +344,18 @@ static void test_pool_relu_dropout(void)
     size_t n = 36;
     c.x = randn(n, 1), c.y = malloc(sizeof(double) * n), c.R = randn(n, 1);
     double *dx = malloc(sizeof(double) * n);
-    avgpool_backward_f64(dx, c.R, &c.s);
+    brn_cpu_avgpool_backward_f64(dx, c.R, &c.s);
     double e = fd_worst(c.x, dx, n, pool_loss, &c, 36);
     CHECK(e < TOL);
     c.n = (int)n;
-    relu_forward_f64(c.y, c.x, n);
-    relu_backward_f64(dx, c.R, c.y, n);
+    brn_cpu_relu_forward_f64(c.y, c.x, n);
+    brn_cpu_relu_backward_f64(dx, c.R, c.y, n);
     double e2 = fd_worst(c.x, dx, n, relu_loss, &c, 36);
     CHECK(e2 < TOL);
     c.p = 0.3;
     c.keep = malloc(n);
-    dropout_forward_f64(c.y, c.keep, c.x, n, c.p, 1234);
-    dropout_backward_f64(dx, c.R, c.keep, n, c.p);
+    brn_cpu_dropout_forward_f64(c.y, c.keep, c.x, n, c.p, 1234);
+    brn_cpu_dropout_backward_f64(dx, c.R, c.keep, n, c.p);
     double e3 = fd_worst(c.x, dx, n, dropout_loss, &c, 36);
     CHECK(e3 < TOL);
     int kept = 0;
@@ -367,8 +367,8 @@ static void test_pool_relu_dropout(void)
 
 int main(void)
 {
-    rng_init(&g_rng, 42);
-    layers_set_threads(2);
+    brn_rng_init(&g_rng, 42);
+    brn_cpu_set_threads(2);
     TEST(test_conv);
     TEST(test_batchnorm);
     TEST(test_renorm_stop_gradient);

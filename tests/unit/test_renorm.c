@@ -13,7 +13,7 @@ static brn_rng g_rng;
 
 static void fill(double *v, size_t n, double scale, double shift)
 {
-    for (size_t i = 0; i < n; i++) v[i] = shift + scale * rng_normal(&g_rng);
+    for (size_t i = 0; i < n; i++) v[i] = shift + scale * brn_rng_normal(&g_rng);
 }
 
 /* One channel of m values: returns mean and biased variance. */
@@ -40,7 +40,7 @@ static void test_running_statistics(void)
     double rm = 0.5, rs = 1.0;
     brn_norm_params_f64 p = {&gamma, &beta, NULL, NULL, &rm, &rs};
     brn_bn_config cfg = {1, eps, alpha, 3, 5, 1};
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, M, 0), 0);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, M, 0), 0);
     double sigma_b = sqrt(var + eps);
     CHECK_CLOSE(saved[1], sigma_b, 1e-14, 1e-12);                 /* biased variance, eps inside */
     CHECK_CLOSE(saved[2], fmin(fmax(sigma_b / 1.0, 1 / 3.0), 3.0), 1e-14, 1e-12);   /* old sigma = 1 */
@@ -54,17 +54,17 @@ static void test_running_statistics(void)
     double bm = 0, bv = 1;
     brn_norm_params_f64 pb = {&gamma, &beta, NULL, NULL, &bm, &bv};
     brn_bn_config bcfg = {0, eps, 0.1, 1, 0, 1};
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, x, &pb, &bcfg, &s, M, 0), 0);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &pb, &bcfg, &s, M, 0), 0);
     CHECK_CLOSE(bv, 1.0 + 0.1 * (var * M / (M - 1) - 1.0), 1e-15, 1e-13);
     CHECK_CLOSE(saved[1], sigma_b, 1e-14, 1e-12);                 /* but normalization uses the biased one */
 
     /* inference: BRN uses sigma as is (no second eps); BN adds eps to the variance */
     double y[M];
     brn_bn_config ecfg = {1, eps, 0, 3, 5, 0};
-    batchnorm_forward_eval_f64(y, x, &p, &ecfg, &s, 0);
+    brn_cpu_batchnorm_forward_eval_f64(y, x, &p, &ecfg, &s, 0);
     CHECK_CLOSE(y[3], gamma * (x[3] - rm) / rs + beta, 1e-14, 1e-12);
     ecfg.renorm = 0;
-    batchnorm_forward_eval_f64(y, x, &pb, &ecfg, &s, 0);
+    brn_cpu_batchnorm_forward_eval_f64(y, x, &pb, &ecfg, &s, 0);
     CHECK_CLOSE(y[3], gamma * (x[3] - bm) / sqrt(bv + eps) + beta, 1e-14, 1e-12);
 }
 
@@ -78,7 +78,7 @@ static void test_microbatch_statistics(void)
     brn_norm_params_f64 p = {&gamma, &beta, NULL, NULL, &rm, &rs};
     brn_bn_config cfg = {1, 1e-5, 0.1, 2, 1, 1};
     brn_act_shape s = {1, N, 1, HW};
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 2, 0), 0);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 2, 0), 0);
     double mu0, v0, mu1, v1;
     moments(x, M, &mu0, &v0);
     moments(x + M, M, &mu1, &v1);
@@ -97,73 +97,73 @@ static void test_group_of_one_rejected(void)
     brn_norm_params_f64 p = {g, b, NULL, NULL, rm, rs};
     brn_bn_config cfg = {1, 1e-5, 0.1, 3, 5, 1};
     brn_act_shape s = {1, 3, 1, 1};
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 1, 0), BRN_EINVAL);
-    CHECK_EQ_INT(batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 3, 0), 0);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 1, 0), BRN_EINVAL);
+    CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 3, 0), 0);
 
     /* in a whole model: a 4x4 input ends at 1x1, so microbatch 1 leaves one value */
     brn_model m;
     char err[512];
-    brn_model_config mc = {10, 1, 1, 4, 4, 3, 4, NORM_BRN, 1e-5, 1, 8, 0};
-    CHECK_EQ_INT(model_init(&m, &mc, 1, err, sizeof err), 0);
-    model_init_weights(&m, 1);
+    brn_model_config mc = {10, 1, 1, 4, 4, 3, 4, BRN_NORM_BRN, 1e-5, 1, 8, 0};
+    CHECK_EQ_INT(brn_model_init(&m, &mc, 1, err, sizeof err), 0);
+    brn_model_init_weights(&m, 1);
     float xs[4 * 16];
     int labels[4] = {0, 1, 2, 0};
-    for (int i = 0; i < 64; i++) xs[i] = (float)rng_normal(&g_rng);
+    for (int i = 0; i < 64; i++) xs[i] = (float)brn_rng_normal(&g_rng);
     brn_norm_step ns = {0.01, 3, 5, 0};
     double loss;
     int correct;
-    int rc = model_train_step(&m, xs, labels, 4, &ns, &loss, &correct, err, sizeof err);
+    int rc = brn_model_train_step(&m, xs, labels, 4, &ns, &loss, &correct, err, sizeof err);
     CHECK_EQ_INT(rc, BRN_EINVAL);
     CHECK_STR_CONTAINS(err, "microbatch");
-    model_free(&m);
+    brn_model_free(&m);
 }
 
 static void test_schedule(void)
 {
     brn_job_spec s;
-    spec_defaults(&s);
-    s.norm = NORM_BRN;
+    brn_spec_defaults(&s);
+    s.norm = BRN_NORM_BRN;
     s.steps = 50000;
     s.renorm_warmup = 5000;
     s.rmax_steps = 40000;
     s.dmax_steps = 25000;
     brn_resolved r;
-    spec_resolve(&s, 100000, &r);
+    brn_spec_resolve(&s, 100000, &r);
     double rmax, dmax;
-    schedule_renorm(&s, &r, 0, &rmax, &dmax);
+    brn_schedule_renorm(&s, &r, 0, &rmax, &dmax);
     CHECK(rmax == 1 && dmax == 0);
-    schedule_renorm(&s, &r, 4999, &rmax, &dmax);
+    brn_schedule_renorm(&s, &r, 4999, &rmax, &dmax);
     CHECK(rmax == 1 && dmax == 0);
-    schedule_renorm(&s, &r, 22500, &rmax, &dmax);   /* paper: 1 + 2*(t-5000)/35000 */
+    brn_schedule_renorm(&s, &r, 22500, &rmax, &dmax);   /* paper: 1 + 2*(t-5000)/35000 */
     CHECK_CLOSE(rmax, 2.0, 1e-12, 0);
     CHECK_CLOSE(dmax, 4.375, 1e-12, 0);           /* 5*(t-5000)/20000 */
-    schedule_renorm(&s, &r, 15000, &rmax, &dmax);
+    brn_schedule_renorm(&s, &r, 15000, &rmax, &dmax);
     CHECK_CLOSE(dmax, 2.5, 1e-12, 0);
-    schedule_renorm(&s, &r, 45000, &rmax, &dmax);
+    brn_schedule_renorm(&s, &r, 45000, &rmax, &dmax);
     CHECK(rmax == 3 && dmax == 5);
     /* no ramp: the final value right after the warm-up */
     s.rmax_steps = 100;
     s.dmax_steps = 0;
-    spec_resolve(&s, 100000, &r);
-    schedule_renorm(&s, &r, 5000, &rmax, &dmax);
+    brn_spec_resolve(&s, 100000, &r);
+    brn_schedule_renorm(&s, &r, 5000, &rmax, &dmax);
     CHECK(rmax == 3 && dmax == 5);
     /* scaled defaults: ~4% / 20% / 30% of the run */
-    spec_defaults(&s);
-    s.norm = NORM_BRN;
+    brn_spec_defaults(&s);
+    s.norm = BRN_NORM_BRN;
     s.steps = 1000;
-    spec_resolve(&s, 100000, &r);
+    brn_spec_resolve(&s, 100000, &r);
     CHECK_EQ_INT(r.renorm_warmup, 40);
     CHECK_EQ_INT(r.dmax_steps, 200);
     CHECK_EQ_INT(r.rmax_steps, 300);
     CHECK_CLOSE(r.norm_momentum, 0.01, 0, 0);
     /* the seed's logistic curves */
-    s.renorm_schedule = RENORM_LOGISTIC;
+    s.renorm_schedule = BRN_RENORM_LOGISTIC;
     s.renorm_warmup = 0;
-    spec_resolve(&s, 100000, &r);
-    schedule_renorm(&s, &r, 0, &rmax, &dmax);
+    brn_spec_resolve(&s, 100000, &r);
+    brn_schedule_renorm(&s, &r, 0, &rmax, &dmax);
     CHECK_CLOSE(rmax, 1.0, 1e-12, 0);
     CHECK_CLOSE(dmax, 1e-3, 1e-12, 0);
-    schedule_renorm(&s, &r, 2, &rmax, &dmax);
+    brn_schedule_renorm(&s, &r, 2, &rmax, &dmax);
     CHECK_CLOSE(rmax, 3.0 / (1 + 2 * exp(-2.0)), 1e-12, 0);
     CHECK_CLOSE(dmax, 5.0 / (1 + (5.0 / 1e-3 - 1) * exp(-4.0)), 1e-12, 0);
 }
@@ -176,17 +176,17 @@ static void run_model(brn_norm_kind kind, const brn_norm_step *ns, float *logits
     brn_model m;
     char err[256];
     brn_model_config mc = {10, 1, 3, 8, 8, 5, 6, kind, 1e-5, 0, 8, 0};
-    CHECK_EQ_INT(model_init(&m, &mc, 2, err, sizeof err), 0);
-    model_init_weights(&m, 7);
+    CHECK_EQ_INT(brn_model_init(&m, &mc, 2, err, sizeof err), 0);
+    brn_model_init_weights(&m, 7);
     brn_rng r;
-    rng_init(&r, 99);
+    brn_rng_init(&r, 99);
     float x[6 * 3 * 64];
     int labels[6] = {0, 1, 2, 3, 4, 0};
-    for (int i = 0; i < 6 * 3 * 64; i++) x[i] = (float)(1.5 * rng_normal(&r) + 0.3);
+    for (int i = 0; i < 6 * 3 * 64; i++) x[i] = (float)(1.5 * brn_rng_normal(&r) + 0.3);
     /* running statistics away from (0, 1), as after some training, so r and d matter */
     for (size_t i = 0; i < m.n_buffers; i++) m.buffers[i] = 0.5f + 0.1f * (float)(i % 7);
     int correct;
-    CHECK_EQ_INT(model_train_step(&m, x, labels, 6, ns, loss, &correct, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_model_train_step(&m, x, labels, 6, ns, loss, &correct, err, sizeof err), 0);
     memcpy(logits, m.logits, sizeof(float) * 30);
     memcpy(grads, m.grads, sizeof(float) * m.n_params);
     *r_lo = 1e9f, *r_hi = -1e9f;
@@ -197,7 +197,7 @@ static void run_model(brn_norm_kind kind, const brn_norm_step *ns, float *logits
             *r_lo = fminf(*r_lo, rv);
             *r_hi = fmaxf(*r_hi, rv);
         }
-    model_free(&m);
+    brn_model_free(&m);
 }
 
 static void test_brn_equals_bn_and_limits_reach_layers(void)
@@ -207,8 +207,8 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     double loss_b, loss_r, loss_2;
     float lo, hi;
     brn_norm_step plain = {0.1, 1, 0, 0};
-    run_model(NORM_BN, &plain, lb, gb, &loss_b, &lo, &hi);
-    run_model(NORM_BRN, &plain, lr, gr, &loss_r, &lo, &hi);
+    run_model(BRN_NORM_BN, &plain, lb, gb, &loss_b, &lo, &hi);
+    run_model(BRN_NORM_BRN, &plain, lr, gr, &loss_r, &lo, &hi);
     CHECK(lo == 1 && hi == 1);
     CHECK_CLOSE(loss_r, loss_b, 1e-6, 1e-6);
     double worst = 0;
@@ -220,7 +220,7 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     CHECK(worst < 1e-3);
     /* relaxed limits reach the layers: r leaves 1 but stays inside [1/rmax, rmax] */
     brn_norm_step relaxed = {0.1, 1.5, 0.5, 0};
-    run_model(NORM_BRN, &relaxed, l2, g2, &loss_2, &lo, &hi);
+    run_model(BRN_NORM_BRN, &relaxed, l2, g2, &loss_2, &lo, &hi);
     fprintf(stderr, "  brn(rmax=1.5) r in [%.4f, %.4f], loss %.6f\n", lo, hi, loss_2);
     CHECK(lo >= 1 / 1.5f - 1e-6 && hi <= 1.5f + 1e-6);
     CHECK(hi > 1.01f || lo < 0.99f);
@@ -230,8 +230,8 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
 
 int main(void)
 {
-    rng_init(&g_rng, 5);
-    layers_set_threads(2);
+    brn_rng_init(&g_rng, 5);
+    brn_cpu_set_threads(2);
     TEST(test_running_statistics);
     TEST(test_microbatch_statistics);
     TEST(test_group_of_one_rejected);

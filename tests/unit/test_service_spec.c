@@ -1,5 +1,5 @@
 /* The JobSpec proto and the engine's spec table agree: every proto field is a spec field
- * spec_set accepts, every spec field but the server-side paths is in the proto, and the
+ * brn_spec_set accepts, every spec field but the server-side paths is in the proto, and the
  * descriptor-driven conversion round-trips through the wire format. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -37,9 +37,9 @@ static const char *lookup(const field_list *l, const char *name)
 static void test_every_proto_field_is_a_spec_field(void)
 {
     brn_job_spec s;
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     field_list l = {0};
-    spec_for_each(&s, collect, &l);
+    brn_spec_for_each(&s, collect, &l);
     const ProtobufCMessageDescriptor *d = &brn__v1__job_spec__descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const char *name = d->fields[i].name;
@@ -49,9 +49,9 @@ static void test_every_proto_field_is_a_spec_field(void)
         CHECK(!spec_field_is_server_side(name));
         char err[256] = "";
         brn_job_spec t;
-        spec_defaults(&t);
-        int rc = v ? spec_set(&t, name, v, err, sizeof err) : -1;
-        if (rc) fprintf(stderr, "spec_set(%s, %s): %s\n", name, v ? v : "-", err);
+        brn_spec_defaults(&t);
+        int rc = v ? brn_spec_set(&t, name, v, err, sizeof err) : -1;
+        if (rc) fprintf(stderr, "brn_spec_set(%s, %s): %s\n", name, v ? v : "-", err);
         CHECK_EQ_INT(rc, 0);
         /* scalars carry presence: each sits alone in its own oneof */
         if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED) CHECK(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
@@ -62,9 +62,9 @@ static void test_every_proto_field_is_a_spec_field(void)
 static void test_every_spec_field_is_in_the_proto(void)
 {
     brn_job_spec s;
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     field_list l = {0};
-    spec_for_each(&s, collect, &l);
+    brn_spec_for_each(&s, collect, &l);
     int server_side = 0;
     for (int i = 0; i < l.n; i++) {
         const ProtobufCFieldDescriptor *fd =
@@ -84,7 +84,7 @@ static void test_every_spec_field_is_in_the_proto(void)
 
 static char *spec_text(const brn_job_spec *s)
 {
-    json_t *j = spec_to_json(s);
+    json_t *j = brn_spec_to_json(s);
     char *t = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(j);
     return t;
@@ -94,19 +94,19 @@ static void test_round_trip_through_the_wire(void)
 {
     brn_job_spec s;
     char err[256];
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     /* one non-default value of every kind: int, long, double, bool, enum, list, u64, string */
-    CHECK_EQ_INT(spec_set(&s, "depth", "22", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "steps", "12345", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "lr", "0.0123456789", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "nesterov", "true", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "augment", "false", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "norm", "brn", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "lr_schedule", "step", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "milestones", "3,7,11", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "seed", "18446744073709551615", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "dataset", "synthetic", err, sizeof err), 0);
-    CHECK_EQ_INT(spec_set(&s, "renorm_warmup", "-1", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "depth", "22", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "steps", "12345", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "lr", "0.0123456789", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "nesterov", "true", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "augment", "false", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "norm", "brn", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "lr_schedule", "step", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "milestones", "3,7,11", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "seed", "18446744073709551615", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "dataset", "synthetic", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "renorm_warmup", "-1", err, sizeof err), 0);
     Brn__V1__JobSpec *m = spec_to_proto(&s, err, sizeof err);
     CHECK(m != NULL);
     if (!m) return;
@@ -122,7 +122,7 @@ static void test_round_trip_through_the_wire(void)
     Brn__V1__JobSpec *back = brn__v1__job_spec__unpack(NULL, len, buf);
     CHECK(back != NULL);
     brn_job_spec t;
-    spec_defaults(&t);
+    brn_spec_defaults(&t);
     CHECK_EQ_INT(spec_from_proto(&t, back, err, sizeof err), 0);
     char *a = spec_text(&s), *b = spec_text(&t);
     CHECK(strcmp(a, b) == 0);
@@ -144,8 +144,8 @@ static void test_absent_fields_keep_defaults(void)
     m.weight_decay = 0.0;
     brn_job_spec s, d;
     char err[256];
-    spec_defaults(&s);
-    spec_defaults(&d);
+    brn_spec_defaults(&s);
+    brn_spec_defaults(&d);
     CHECK_EQ_INT(spec_from_proto(&s, &m, err, sizeof err), 0);
     CHECK_EQ_INT(s.width, 2);
     CHECK(s.weight_decay == 0.0);
@@ -162,7 +162,7 @@ static void test_bad_values_name_the_field(void)
     m.eval_stats = "sometimes";
     brn_job_spec s;
     char err[256];
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     CHECK_EQ_INT(spec_from_proto(&s, &m, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "eval_stats: 'sometimes' is not one of");
 

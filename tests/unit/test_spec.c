@@ -8,8 +8,8 @@
 
 static int parse(brn_job_spec *s, char *err, size_t n, int argc, char **argv)
 {
-    spec_defaults(s);
-    return spec_parse_args(s, argc, argv, err, n, 0, NULL, NULL);
+    brn_spec_defaults(s);
+    return brn_spec_parse_args(s, argc, argv, err, n, 0, NULL, NULL);
 }
 
 static void test_flags(void)
@@ -22,18 +22,18 @@ static void test_flags(void)
     CHECK_EQ_INT(parse(&s, err, sizeof err, sizeof argv / sizeof argv[0], argv), 0);
     CHECK_EQ_INT(s.depth, 28);
     CHECK_EQ_INT(s.width, 10);
-    CHECK_EQ_INT(s.norm, NORM_BRN);
+    CHECK_EQ_INT(s.norm, BRN_NORM_BRN);
     CHECK_EQ_INT(s.augment, 0);
     CHECK_EQ_INT(s.nesterov, 1);
     CHECK_EQ_INT(s.n_milestones, 3);
     CHECK_EQ_INT(s.milestones[2], 160);
     CHECK_EQ_INT(s.microbatch, 4);
-    CHECK_EQ_INT(s.sampling, SAMPLING_NON_IID);
+    CHECK_EQ_INT(s.sampling, BRN_SAMPLING_NON_IID);
     CHECK(s.seed == UINT64_MAX);
-    CHECK_EQ_INT(s.renorm_schedule, RENORM_LOGISTIC);
+    CHECK_EQ_INT(s.renorm_schedule, BRN_RENORM_LOGISTIC);
     CHECK_CLOSE(s.t_delta, 0.5, 0, 0);
-    CHECK_EQ_INT(s.eval_stats, EVAL_BATCH);
-    CHECK_EQ_INT(spec_validate(&s, err, sizeof err), 0);
+    CHECK_EQ_INT(s.eval_stats, BRN_EVAL_BATCH);
+    CHECK_EQ_INT(brn_spec_validate(&s, err, sizeof err), 0);
 }
 
 static void expect_parse_error(const char *flag, const char *value, const char *needle)
@@ -60,9 +60,9 @@ static void expect_invalid(void (*mutate)(brn_job_spec *), const char *needle)
 {
     brn_job_spec s;
     char err[256] = "";
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     mutate(&s);
-    CHECK(spec_validate(&s, err, sizeof err) != 0);
+    CHECK(brn_spec_validate(&s, err, sizeof err) != 0);
     CHECK_STR_CONTAINS(err, needle);
 }
 
@@ -71,11 +71,11 @@ static void m_width(brn_job_spec *s) { s->width = 0; }
 static void m_dropout(brn_job_spec *s) { s->dropout = 1; }
 static void m_dataset(brn_job_spec *s) { strcpy(s->dataset, "imagenet"); }
 static void m_micro(brn_job_spec *s) { s->microbatch = 5; }
-static void m_rmax(brn_job_spec *s) { s->norm = NORM_BRN, s->rmax = 0.5; }
-static void m_gn(brn_job_spec *s) { s->norm = NORM_GN, s->gn_groups = 3; }
+static void m_rmax(brn_job_spec *s) { s->norm = BRN_NORM_BRN, s->rmax = 0.5; }
+static void m_gn(brn_job_spec *s) { s->norm = BRN_NORM_GN, s->gn_groups = 3; }
 static void m_nesterov(brn_job_spec *s) { s->nesterov = 1, s->momentum = 0; }
-static void m_labels(brn_job_spec *s) { s->sampling = SAMPLING_NON_IID, s->labels_per_batch = 5; }
-static void m_steps(brn_job_spec *s) { s->lr_schedule = LR_STEP, s->n_milestones = 0; }
+static void m_labels(brn_job_spec *s) { s->sampling = BRN_SAMPLING_NON_IID, s->labels_per_batch = 5; }
+static void m_steps(brn_job_spec *s) { s->lr_schedule = BRN_LR_STEP, s->n_milestones = 0; }
 static void m_device(brn_job_spec *s) { strcpy(s->device, "tpu"); }
 static void m_eps(brn_job_spec *s) { s->norm_eps = 0; }
 
@@ -109,17 +109,17 @@ static void test_json_round_trip(void)
     char *argv[] = {"--norm", "gn", "--gn-groups", "4", "--milestones", "2,5", "--seed", "12345678901234",
                     "--dropout", "0.25", "--renorm-warmup", "17"};
     CHECK_EQ_INT(parse(&a, err, sizeof err, 12, argv), 0);
-    json_t *j = spec_to_json(&a);
-    spec_defaults(&b);
-    CHECK_EQ_INT(spec_from_json(&b, j, err, sizeof err), 0);
+    json_t *j = brn_spec_to_json(&a);
+    brn_spec_defaults(&b);
+    CHECK_EQ_INT(brn_spec_from_json(&b, j, err, sizeof err), 0);
     json_decref(j);
     CHECK(memcmp(&a, &b, sizeof a) == 0);
     int n = 0;
-    spec_for_each(&a, count_field, &n);
+    brn_spec_for_each(&a, count_field, &n);
     CHECK(n >= 40);
     /* unknown keys are errors, not silently ignored */
     json_t *bad = json_pack("{s:i}", "depht", 16);
-    CHECK(spec_from_json(&b, bad, err, sizeof err) != 0);
+    CHECK(brn_spec_from_json(&b, bad, err, sizeof err) != 0);
     CHECK_STR_CONTAINS(err, "depht");
     json_decref(bad);
 }

@@ -50,7 +50,7 @@ static int run(const brn_job_spec *s, const char *resume, record *r)
 
 static void small_spec(brn_job_spec *s)
 {
-    spec_defaults(s);
+    brn_spec_defaults(s);
     strcpy(s->dataset, "synthetic");
     s->depth = 10;
     s->width = 1;
@@ -64,7 +64,7 @@ static void test_learns_synthetic(void)
     for (int k = 0; k < 2; k++) {
         brn_job_spec s;
         small_spec(&s);
-        s.norm = k ? NORM_BRN : NORM_BN;
+        s.norm = k ? BRN_NORM_BRN : BRN_NORM_BN;
         /* 256 steps: BRN's default running-average momentum 0.01 would not converge (the
            engine warns); 0.1 as for BN */
         s.norm_momentum = 0.1;
@@ -86,13 +86,13 @@ static void test_learns_synthetic(void)
  * gradient checks.) */
 static void test_other_norms_learn(void)
 {
-    const brn_norm_kind kinds[] = {NORM_GN, NORM_LN, NORM_BN};
+    const brn_norm_kind kinds[] = {BRN_NORM_GN, BRN_NORM_LN, BRN_NORM_BN};
     const char *names[] = {"gn", "ln", "bn --eval-stats batch"};
     for (int k = 0; k < 3; k++) {
         brn_job_spec s;
         small_spec(&s);
         s.norm = kinds[k];
-        s.eval_stats = k == 2 ? EVAL_BATCH : EVAL_MOVING;
+        s.eval_stats = k == 2 ? BRN_EVAL_BATCH : BRN_EVAL_MOVING;
         s.augment = 0;
         s.train_subset = 2048;
         s.epochs = 2;
@@ -139,7 +139,7 @@ static void test_learns_fashion_mnist(void)
         return;
     }
     brn_job_spec s;
-    spec_defaults(&s);
+    brn_spec_defaults(&s);
     s.depth = 10;
     s.width = 1;
     s.train_subset = 6000;
@@ -165,7 +165,7 @@ static int same_metrics(const brn_epoch_metrics *a, const brn_epoch_metrics *b)
 static void resume_spec(brn_job_spec *s, const char *dir)
 {
     small_spec(s);
-    s->norm = NORM_BRN;
+    s->norm = BRN_NORM_BRN;
     s->norm_momentum = 0.1;
     s->dropout = 0.2;          /* exercises the dropout masks' randomness */
     s->augment = 0;            /* flips change the synthetic classes; per-step crops are tested in test_batcher */
@@ -224,24 +224,24 @@ static void test_deterministic_and_resume(void)
             b.m[2].train_loss, b.m[2].test_acc, a.m[2].train_loss, a.m[2].test_acc);
 
     /* the checkpoint has the PyTorch names, BRN's running_std, optimizer state and metadata */
-    st_file f;
+    brn_st_file f;
     char err[256];
     snprintf(ckpt, sizeof ckpt, "%s/%s", a_dir, BRN_LAST_CHECKPOINT);
-    CHECK_EQ_INT(st_read(&f, ckpt, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_st_read(&f, ckpt, err, sizeof err), 0);
     const char *names[] = {"conv1.weight", "blocks.0.bn1.weight", "blocks.0.bn1.running_std", "blocks.1.shortcut.weight",
                            "blocks.2.conv2.weight", "bn.bias", "fc.weight", "fc.bias", "optim.momentum.fc.weight"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        int found = st_find(&f, names[i]) != NULL;
+        int found = brn_st_find(&f, names[i]) != NULL;
         if (!found) fprintf(stderr, "  checkpoint lacks %s\n", names[i]);
         CHECK(found);
     }
-    CHECK(st_find(&f, "blocks.0.bn1.running_var") == NULL);
-    const st_tensor *w = st_find(&f, "conv1.weight");
+    CHECK(brn_st_find(&f, "blocks.0.bn1.running_var") == NULL);
+    const brn_st_tensor *w = brn_st_find(&f, "conv1.weight");
     CHECK(w && w->ndim == 4 && w->shape[0] == 16 && w->shape[1] == 3 && w->shape[2] == 3);
-    CHECK_STR_CONTAINS(st_meta(&f, "spec"), "\"norm\":\"brn\"");
-    CHECK_STR_CONTAINS(st_meta(&f, "format"), "brn-checkpoint");
-    CHECK(st_meta(&f, "input_mean") != NULL);
-    st_free(&f);
+    CHECK_STR_CONTAINS(brn_st_meta(&f, "spec"), "\"norm\":\"brn\"");
+    CHECK_STR_CONTAINS(brn_st_meta(&f, "format"), "brn-checkpoint");
+    CHECK(brn_st_meta(&f, "input_mean") != NULL);
+    brn_st_free(&f);
 
     /* a checkpoint of another model is refused with a clear error */
     brn_job_spec other;
@@ -271,7 +271,7 @@ static void test_bad_settings(void)
     CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EDATA);
     CHECK_STR_CONTAINS(err, "/nonexistent");
     small_spec(&s);
-    s.norm = NORM_NONE;   /* without normalization a huge step size diverges */
+    s.norm = BRN_NORM_NONE;   /* without normalization a huge step size diverges */
     s.lr = 500;
     s.train_subset = 512;
     int rc = brn_train(&s, NULL, NULL, err, sizeof err);
@@ -281,7 +281,7 @@ static void test_bad_settings(void)
 
 int main(int argc, char **argv)
 {
-    blas_select_reexec(argv);
+    brn_blas_select_reexec(argv);
     TEST(test_bad_settings);
     TEST(test_learns_synthetic);
     TEST(test_other_norms_learn);

@@ -7,13 +7,13 @@
 
 void FN(relu_forward)(real *a, const real *x, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) a[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void FN(relu_backward)(real *dx, const real *da, const real *a, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) dx[i] = a[i] > 0 ? da[i] : 0;
 }
 
@@ -22,9 +22,9 @@ void FN(relu_backward)(real *dx, const real *da, const real *a, size_t n)
 void FN(dropout_forward)(real *y, uint8_t *keep, const real *x, size_t n, double p, uint64_t seed)
 {
     const real scale = (real)(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) {
-        keep[i] = rng_uniform_at(seed, i) >= p;
+        keep[i] = brn_rng_uniform_at(seed, i) >= p;
         y[i] = keep[i] ? x[i] * scale : 0;
     }
 }
@@ -32,7 +32,7 @@ void FN(dropout_forward)(real *y, uint8_t *keep, const real *x, size_t n, double
 void FN(dropout_backward)(real *dx, const real *dy, const uint8_t *keep, size_t n, double p)
 {
     const real scale = (real)(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) dx[i] = keep[i] ? dy[i] * scale : 0;
 }
 
@@ -103,6 +103,6 @@ double FN(softmax_xent)(real *dlogits, const real *logits, const int *labels, in
 
 void FN(add_inplace)(real *y, const real *x, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }

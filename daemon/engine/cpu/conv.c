@@ -77,14 +77,14 @@ static int is_pointwise(const brn_conv_shape *s) { return s->k == 1 && s->stride
 
 void FN(conv_forward)(real *y, const real *x, const real *w, const brn_conv_shape *s, real *scratch)
 {
-    if (wino_applies(s)) {
+    if (brn_cpu_wino_applies(s)) {
         FN(wino_conv_forward)(y, x, w, s, scratch);
         return;
     }
-    const int KK = s->cin * s->k * s->k, O = s->cout, nc = conv_chunk_images(s);
+    const int KK = s->cin * s->k * s->k, O = s->cout, nc = brn_cpu_conv_chunk_images(s);
     const size_t OHW = (size_t)s->oh * s->ow, NOHW = (size_t)s->n * OHW, HW = (size_t)s->h * s->w;
-    const int chunks = (s->n + nc - 1) / nc, T = layers_threads();
-    const size_t per_thread = conv_scratch_size(s);
+    const int chunks = (s->n + nc - 1) / nc, T = brn_cpu_threads();
+    const size_t per_thread = brn_cpu_conv_scratch_size(s);
 #pragma omp parallel for schedule(dynamic) num_threads(T)
     for (int ch = 0; ch < chunks; ch++) {
         int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
@@ -105,12 +105,12 @@ void FN(conv_forward)(real *y, const real *x, const real *w, const brn_conv_shap
 static void lowered_backward(real *dx, const real *dy, const real *x, const real *w, const brn_conv_shape *s,
                              int accumulate_dx, real *scratch, real *dw_scratch)
 {
-    const int KK = s->cin * s->k * s->k, O = s->cout, nc = conv_chunk_images(s);
+    const int KK = s->cin * s->k * s->k, O = s->cout, nc = brn_cpu_conv_chunk_images(s);
     const size_t OHW = (size_t)s->oh * s->ow, NOHW = (size_t)s->n * OHW, HW = (size_t)s->h * s->w;
     const size_t NHW = (size_t)s->n * HW, wsize = (size_t)O * KK;
     const int chunks = (s->n + nc - 1) / nc;
-    const size_t per_thread = conv_scratch_size(s);
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+    const size_t per_thread = brn_cpu_conv_scratch_size(s);
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (int ch = 0; ch < chunks; ch++) {
         int tid = omp_get_thread_num();
         int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
@@ -140,12 +140,12 @@ static void lowered_backward(real *dx, const real *dy, const real *x, const real
 void FN(conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
                        const brn_conv_shape *s, int accumulate_dx, real *scratch, real *dw_scratch)
 {
-    if (wino_applies(s)) {
+    if (brn_cpu_wino_applies(s)) {
         FN(wino_conv_backward)(dx, dw, dy, x, w, s, accumulate_dx, scratch);
         return;
     }
     const size_t wsize = (size_t)s->cout * s->cin * s->k * s->k;
-    const int T = layers_threads();
+    const int T = brn_cpu_threads();
     memset(dw_scratch, 0, sizeof(real) * wsize * T);
     lowered_backward(dx, dy, x, w, s, accumulate_dx, scratch, dw_scratch);
 #pragma omp parallel for schedule(static) num_threads(T)

@@ -35,14 +35,14 @@ typedef struct brn_bn_config {
 BRN_DEFINE_NORM_PARAMS(float, brn_norm_params_f32)
 BRN_DEFINE_NORM_PARAMS(double, brn_norm_params_f64)
 
-void conv_shape_init(brn_conv_shape *s, int cin, int cout, int n, int h, int w, int k, int stride);
+void brn_conv_shape_init(brn_conv_shape *s, int cin, int cout, int n, int h, int w, int k, int stride);
 /* Reals of im2col scratch one thread needs for this convolution. */
-size_t conv_scratch_size(const brn_conv_shape *s);
+size_t brn_cpu_conv_scratch_size(const brn_conv_shape *s);
 /* The number of images one thread lowers at once. */
-int conv_chunk_images(const brn_conv_shape *s);
+int brn_cpu_conv_chunk_images(const brn_conv_shape *s);
 /* Threads the layers use (OpenMP); set once per run. */
-void layers_set_threads(int threads);
-int layers_threads(void);
+void brn_cpu_set_threads(int threads);
+int brn_cpu_threads(void);
 
 #define LAYER_REAL float
 #define LAYER_SUFFIX _f32

@@ -13,13 +13,13 @@
 #error "include layers.h, not this file"
 #endif
 
-#define LFN_(name, sfx) name##sfx
+#define LFN_(name, sfx) brn_cpu_##name##sfx
 #define LFN2(name, sfx) LFN_(name, sfx)
 #define LFN(name) LFN2(name, LAYER_SUFFIX)
 
 /* --- convolution, no bias ------------------------------------------------------------- */
 /* y[O][N][OH][OW] = conv(x[C][N][H][W], w[O][C][K][K]), stride, pad.
- * scratch: conv_scratch_size() reals per thread. */
+ * scratch: brn_cpu_conv_scratch_size() reals per thread. */
 void LFN(conv_forward)(LAYER_REAL *y, const LAYER_REAL *x, const LAYER_REAL *w, const brn_conv_shape *s,
                        LAYER_REAL *scratch);
 /* dw += dL/dw; dx = dL/dx (or += when accumulate_dx; dx may be NULL for the input layer).

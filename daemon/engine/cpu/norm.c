@@ -91,7 +91,7 @@ int FN(batchnorm_forward_train)(real *a, real *saved, const real *x, const NORMP
     const int C = s->c, N = s->n, G = N / group;
     const size_t HW = (size_t)s->h * s->w, m = (size_t)group * HW;
     if (m < 2 || N % group) return BRN_EINVAL;
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (int c = 0; c < C; c++) {
         double mean_sum = 0, stat_sum = 0;
         /* r and d come from the running statistics as they were before this step */
@@ -136,7 +136,7 @@ void FN(batchnorm_forward_eval)(real *a, const real *x, const NORMP *p, const br
 {
     const int C = s->c;
     const size_t m = (size_t)s->n * s->h * s->w;
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (int c = 0; c < C; c++) {
         /* BRN's running std already holds eps: no second eps */
         double sd = cfg->renorm ? p->run_var[c] : sqrt(p->run_var[c] + cfg->eps);
@@ -151,7 +151,7 @@ void FN(batchnorm_backward)(real *dx, const NORMP *p, const real *da, const real
 {
     const int C = s->c, N = s->n, G = N / group;
     const size_t HW = (size_t)s->h * s->w, m = (size_t)group * HW;
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (int c = 0; c < C; c++) {
         for (int g = 0; g < G; g++) {
             const size_t off = ((size_t)c * N + (size_t)g * group) * HW;
@@ -182,7 +182,7 @@ int FN(groupnorm_forward)(real *a, real *saved, const real *x, const NORMP *p, d
     const int C = s->c, N = s->n, cg = C / groups;
     const size_t HW = (size_t)s->h * s->w, m = (size_t)cg * HW;
     if (C % groups || m < 2) return BRN_EINVAL;
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (int n = 0; n < N; n++)
         for (int g = 0; g < groups; g++) {
             double sum = 0, sumsq = 0;
@@ -217,7 +217,7 @@ void FN(groupnorm_backward)(real *dx, const NORMP *p, const real *da, const real
 {
     const int C = s->c, N = s->n, cg = C / groups;
     const size_t HW = (size_t)s->h * s->w, m = (size_t)cg * HW;
-    const int T = layers_threads();
+    const int T = brn_cpu_threads();
     /* parameter gradients: one thread per channel */
 #pragma omp parallel for schedule(static) num_threads(T)
     for (int c = 0; c < C; c++) {

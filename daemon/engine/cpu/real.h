@@ -9,12 +9,12 @@
 
 #ifdef BRN_REAL_DOUBLE
 typedef double real;
-#define FN(name) name##_f64
+#define FN(name) brn_cpu_##name##_f64
 #define NORMP brn_norm_params_f64
 #define cblas_gemm cblas_dgemm
 #else
 typedef float real;
-#define FN(name) name##_f32
+#define FN(name) brn_cpu_##name##_f32
 #define NORMP brn_norm_params_f32
 #define cblas_gemm cblas_sgemm
 #endif

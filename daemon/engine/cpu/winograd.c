@@ -338,7 +338,7 @@ static void raise_input_grad(real *dx, real *pad, const real *dV, const brn_conv
 static void transform_filters(real *U, const real *w, int O, int C)
 {
     const size_t OC = (size_t)O * C;
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < OC; i++) {
         real u[16];
         filter_tile(u, w + 9 * i);
@@ -353,22 +353,22 @@ typedef struct wino_scratch {
 
 static wino_scratch thread_scratch(real *scratch, const brn_conv_shape *s, int tid)
 {
-    const wino_geom g = geom(s, wino_chunk_images(s));
-    real *base = scratch + wino_shared_size(s) + wino_thread_size(s) * tid;
+    const wino_geom g = geom(s, brn_cpu_wino_chunk_images(s));
+    real *base = scratch + brn_cpu_wino_shared_size(s) + brn_cpu_wino_thread_size(s) * tid;
     wino_scratch t;
     t.V = base;
     t.M = t.V + XI * g.C * g.ld;
     t.dU = t.M + XI * g.O * g.ld;
-    t.pad = t.dU + XI * wino_filters_padded(s);
+    t.pad = t.dU + XI * brn_cpu_wino_filters_padded(s);
     return t;
 }
 
 void FN(wino_conv_forward)(real *y, const real *x, const real *w, const brn_conv_shape *s, real *scratch)
 {
-    const int nc = wino_chunk_images(s), chunks = (s->n + nc - 1) / nc;
+    const int nc = brn_cpu_wino_chunk_images(s), chunks = (s->n + nc - 1) / nc;
     real *U = scratch;
     transform_filters(U, w, s->cout, s->cin);
-#pragma omp parallel for schedule(dynamic) num_threads(layers_threads())
+#pragma omp parallel for schedule(dynamic) num_threads(brn_cpu_threads())
     for (int ch = 0; ch < chunks; ch++) {
         const int n0 = ch * nc, cnt = s->n - n0 < nc ? s->n - n0 : nc;
         const wino_geom g = geom(s, cnt);
@@ -410,7 +410,7 @@ static void filter_grads(real *g, const real *dU, size_t OCp)
 /* dw[i][k] += the chunks' gradients g[chunk][k][i] (row stride OCp), summed in chunk order */
 static void reduce_filter_grads(real *dw, const real *g, int chunks, size_t OC, size_t OCp)
 {
-#pragma omp parallel for schedule(static) num_threads(layers_threads())
+#pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i0 = 0; i0 < OC; i0 += RB) {
         const size_t n = OC - i0 < RB ? OC - i0 : RB;
         real acc[9][RB];
@@ -430,11 +430,11 @@ static void reduce_filter_grads(real *dw, const real *g, int chunks, size_t OC, 
 void FN(wino_conv_backward)(real *dx, real *dw, const real *dy, const real *x, const real *w,
                             const brn_conv_shape *s, int accumulate_dx, real *scratch)
 {
-    const int nc = wino_chunk_images(s), chunks = (s->n + nc - 1) / nc, O = s->cout, C = s->cin;
-    const size_t OC = (size_t)O * C, OCp = wino_filters_padded(s);
+    const int nc = brn_cpu_wino_chunk_images(s), chunks = (s->n + nc - 1) / nc, O = s->cout, C = s->cin;
+    const size_t OC = (size_t)O * C, OCp = brn_cpu_wino_filters_padded(s);
     real *U = scratch, *grads = scratch + XI * OC;
     if (dx) transform_filters(U, w, O, C);
-#pragma omp parallel num_threads(layers_threads())
+#pragma omp parallel num_threads(brn_cpu_threads())
     {
         const wino_scratch t = thread_scratch(scratch, s, omp_get_thread_num());
 #pragma omp for schedule(dynamic)

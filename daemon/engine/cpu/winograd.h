@@ -9,15 +9,15 @@
 #define WINO_SLACK 16
 
 /* Whether the convolution is 3x3, stride 1, pad 1. */
-int wino_applies(const brn_conv_shape *s);
+int brn_cpu_wino_applies(const brn_conv_shape *s);
 /* Images one thread transforms at once. */
-int wino_chunk_images(const brn_conv_shape *s);
+int brn_cpu_wino_chunk_images(const brn_conv_shape *s);
 /* O*C rounded up to whole blocks of WINO_SLACK filters. */
-size_t wino_filters_padded(const brn_conv_shape *s);
+size_t brn_cpu_wino_filters_padded(const brn_conv_shape *s);
 /* Reals of scratch: shared (the transformed filters, each chunk's filter gradient) and
  * each thread's tiles. */
-size_t wino_shared_size(const brn_conv_shape *s);
-size_t wino_thread_size(const brn_conv_shape *s);
+size_t brn_cpu_wino_shared_size(const brn_conv_shape *s);
+size_t brn_cpu_wino_thread_size(const brn_conv_shape *s);
 
 #ifdef BRN_REAL_H
 void FN(wino_conv_forward)(real *y, const real *x, const real *w, const brn_conv_shape *s, real *scratch);

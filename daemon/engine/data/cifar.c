@@ -37,7 +37,7 @@ static int cifar_append_file(const char *path, const cifar_format *fmt, brn_data
     const size_t rec = (size_t)fmt->label_bytes + CIFAR_PIXELS;
     uint8_t *buf;
     size_t len;
-    int rc = dataset_read_file(path, &buf, &len, err, errlen);
+    int rc = brn_dataset_read_file(path, &buf, &len, err, errlen);
     if (rc) return rc;
     size_t count = len / rec;
     if (len % rec) {
@@ -122,8 +122,8 @@ static int cifar_load_files(const char *dir, const char *const *train_files, int
     if (!rc && test->n == 0)
         rc = brn_errorf(err, errlen, BRN_EDATA, "%s: holds no records", path);
     if (rc) {
-        dataset_free(train);
-        dataset_free(test);
+        brn_dataset_free(train);
+        brn_dataset_free(test);
     }
     return rc;
 }
@@ -155,7 +155,7 @@ static int batch_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);   /* data_batch_1 before data_batch_01 */
 }
 
-int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
                          char *err, size_t errlen)
 {
     memset(train, 0, sizeof *train);
@@ -188,7 +188,7 @@ int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
     return cifar_load_files(dir, names, n, "test_batch.bin", &CIFAR10, train, test, err, errlen);
 }
 
-int dataset_load_cifar100(const char *dir, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load_cifar100(const char *dir, brn_dataset *train, brn_dataset *test,
                           char *err, size_t errlen)
 {
     static const char *const train_files[] = {"train.bin"};

@@ -72,7 +72,7 @@ static int check_splits(const char *dir, const brn_dataset *train, const brn_dat
     return 0;
 }
 
-int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
                  char *err, size_t errlen)
 {
     memset(train, 0, sizeof *train);
@@ -88,7 +88,7 @@ int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn
     char dir[PATH_MAX] = "(built in)";
     int rc;
     if (e->kind == KIND_SYNTHETIC) {
-        rc = dataset_load_synthetic(train, test, err, errlen);
+        rc = brn_dataset_load_synthetic(train, test, err, errlen);
     } else {
         const char *root = data_root(data_dir);
         if (snprintf(dir, sizeof dir, "%s/%s", root, e->name) >= (int)sizeof dir)
@@ -104,20 +104,20 @@ int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn
                         "set data_dir to use another)", e->name, dir, what, root);
         }
         switch (e->kind) {
-        case KIND_CIFAR10: rc = dataset_load_cifar10(dir, train, test, err, errlen); break;
-        case KIND_CIFAR100: rc = dataset_load_cifar100(dir, train, test, err, errlen); break;
-        default: rc = dataset_load_idx(dir, e->classes, train, test, err, errlen); break;
+        case KIND_CIFAR10: rc = brn_dataset_load_cifar10(dir, train, test, err, errlen); break;
+        case KIND_CIFAR100: rc = brn_dataset_load_cifar100(dir, train, test, err, errlen); break;
+        default: rc = brn_dataset_load_idx(dir, e->classes, train, test, err, errlen); break;
         }
     }
     if (rc == 0) rc = check_splits(dir, train, test, err, errlen);
     if (rc) {
-        dataset_free(train);
-        dataset_free(test);
+        brn_dataset_free(train);
+        brn_dataset_free(test);
     }
     return rc;
 }
 
-void dataset_truncate(brn_dataset *d, long n)
+void brn_dataset_truncate(brn_dataset *d, long n)
 {
     if (n <= 0 || n >= d->n) return;
     size_t per = (size_t)d->c * d->h * d->w;
@@ -130,7 +130,7 @@ void dataset_truncate(brn_dataset *d, long n)
     d->n = n;
 }
 
-void dataset_free(brn_dataset *d)
+void brn_dataset_free(brn_dataset *d)
 {
     if (!d) return;
     free(d->images);
@@ -138,7 +138,7 @@ void dataset_free(brn_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-int dataset_list_available(const char *data_dir, const char **out, int max)
+int brn_dataset_list_available(const char *data_dir, const char **out, int max)
 {
     const char *root = data_root(data_dir);
     int count = 0;
@@ -147,7 +147,7 @@ int dataset_list_available(const char *data_dir, const char **out, int max)
     return count;
 }
 
-int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
+int brn_dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
     *buf = NULL;
     *len = 0;

@@ -21,33 +21,33 @@ typedef struct brn_dataset {
 } brn_dataset;
 
 /* Load the train and test splits. Returns 0 or BRN_EDATA/BRN_ENOMEM with a message. */
-int dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
                  char *err, size_t errlen);
 
 /* Keep only the first n examples (n <= 0 or n >= size: unchanged). */
-void dataset_truncate(brn_dataset *d, long n);
+void brn_dataset_truncate(brn_dataset *d, long n);
 
-void dataset_free(brn_dataset *d);
+void brn_dataset_free(brn_dataset *d);
 
 /* Which dataset names are present under data_dir (for GetServerInfo): writes up to max
  * names into out (static strings), returns the count. */
-int dataset_list_available(const char *data_dir, const char **out, int max);
+int brn_dataset_list_available(const char *data_dir, const char **out, int max);
 
-/* The loaders behind dataset_load, one per format. dir is the dataset's own directory
- * (<data_dir>/<name>). On failure both splits are left empty (safe to dataset_free). */
-int dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
+/* The loaders behind brn_dataset_load, one per format. dir is the dataset's own directory
+ * (<data_dir>/<name>). On failure both splits are left empty (safe to brn_dataset_free). */
+int brn_dataset_load_cifar10(const char *dir, brn_dataset *train, brn_dataset *test,
                          char *err, size_t errlen);
-int dataset_load_cifar100(const char *dir, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load_cifar100(const char *dir, brn_dataset *train, brn_dataset *test,
                           char *err, size_t errlen);
 /* MNIST-style IDX files, each plain or .gz; every label must be below classes. */
-int dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_dataset *test,
                      char *err, size_t errlen);
 /* The built-in generator: the same bytes on every machine, independent of any job seed. */
-int dataset_load_synthetic(brn_dataset *train, brn_dataset *test, char *err, size_t errlen);
+int brn_dataset_load_synthetic(brn_dataset *train, brn_dataset *test, char *err, size_t errlen);
 
 /* Shared by the loaders: reads a whole file, plain or gzip (told apart by content), into
  * a malloc'd buffer (*buf, *len; free it). Errors name the path: cannot open, corrupt or
  * truncated gzip stream (BRN_EDATA), out of memory (BRN_ENOMEM). */
-int dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen);
+int brn_dataset_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -52,7 +52,7 @@ static int idx_read_images(const char *path, brn_dataset *d, char *err, size_t e
 {
     uint8_t *buf;
     size_t len;
-    int rc = dataset_read_file(path, &buf, &len, err, errlen);
+    int rc = brn_dataset_read_file(path, &buf, &len, err, errlen);
     if (rc) return rc;
     /* The magic first: a wrong kind of file is a better diagnosis than a short header. */
     if (len >= 4 && be32(buf) != IDX_IMAGES_MAGIC) {
@@ -105,7 +105,7 @@ static int idx_read_labels(const char *path, int classes, uint8_t **labels, long
 {
     uint8_t *buf;
     size_t len;
-    int rc = dataset_read_file(path, &buf, &len, err, errlen);
+    int rc = brn_dataset_read_file(path, &buf, &len, err, errlen);
     if (rc) return rc;
     if (len >= 4 && be32(buf) != IDX_LABELS_MAGIC) {
         rc = bad_magic(path, be32(buf), IDX_LABELS_MAGIC, err, errlen);
@@ -166,7 +166,7 @@ static int idx_load_split(const char *dir, const char *prefix, int classes, brn_
     return 0;
 }
 
-int dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_dataset *test,
+int brn_dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_dataset *test,
                      char *err, size_t errlen)
 {
     char train_path[PATH_MAX], test_path[PATH_MAX];
@@ -180,8 +180,8 @@ int dataset_load_idx(const char *dir, int classes, brn_dataset *train, brn_datas
         rc = brn_errorf(err, errlen, BRN_EDATA, "%s: images are %dx%d but the training images (%s) are %dx%d",
                   test_path, test->h, test->w, train_path, train->h, train->w);
     if (rc) {
-        dataset_free(train);
-        dataset_free(test);
+        brn_dataset_free(train);
+        brn_dataset_free(test);
     }
     return rc;
 }

@@ -97,7 +97,7 @@ static int synth_split(brn_dataset *d, long n, uint64_t split, char *err, size_t
     d->images = malloc((size_t)n * per);
     d->labels = malloc((size_t)n);
     if (!d->images || !d->labels) {
-        dataset_free(d);
+        brn_dataset_free(d);
         if (err && errlen) snprintf(err, errlen, "synthetic dataset: out of memory for %ld images", n);
         return BRN_ENOMEM;
     }
@@ -116,11 +116,11 @@ static int synth_split(brn_dataset *d, long n, uint64_t split, char *err, size_t
     return 0;
 }
 
-int dataset_load_synthetic(brn_dataset *train, brn_dataset *test, char *err, size_t errlen)
+int brn_dataset_load_synthetic(brn_dataset *train, brn_dataset *test, char *err, size_t errlen)
 {
     memset(test, 0, sizeof *test);
     int rc = synth_split(train, SYN_TRAIN, 1, err, errlen);
     if (!rc) rc = synth_split(test, SYN_TEST, 2, err, errlen);
-    if (rc) dataset_free(train);
+    if (rc) brn_dataset_free(train);
     return rc;
 }
