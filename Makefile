@@ -20,7 +20,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 REAL_SRC := daemon/engine/cpu/conv.c daemon/engine/cpu/norm.c daemon/engine/cpu/basic.c daemon/engine/cpu/winograd.c
 LAYERS_F64_OBJ := $(REAL_SRC:%.c=$(BUILD)/%_f64.o)
 
-SVC_SRC := $(wildcard daemon/rpc/*.c daemon/service/*.c daemon/scheduler/*.c daemon/store/*.c)
+SVC_SRC := $(wildcard daemon/common/*.c daemon/rpc/*.c daemon/service/*.c daemon/scheduler/*.c daemon/store/*.c)
 SVC_OBJ := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/store_migrations.o
 # The schema (migrations/*.sql) is embedded into brnd as generated C.
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))

@@ -21,7 +21,7 @@
 
 #include "engine.h"
 #include "rpc/rpc.h"
-#include "rpc/rpc_log.h"
+#include "common/log.h"
 #include "scheduler/scheduler.h"
 #include "service/service.h"
 #include "store/store.h"

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "data/dataset.h"
+
 typedef enum { F_INT, F_LONG, F_DOUBLE, F_BOOL, F_STR, F_ENUM, F_U64, F_LIST } field_type;
 
 typedef struct {
@@ -32,7 +34,7 @@ static const field_def FIELDS[] = {
     {"depth", F_INT, OFF(depth), 0, NULL, "WRN depth d = 6n+4"},
     {"width", F_INT, OFF(width), 0, NULL, "WRN widening factor k"},
     {"dropout", F_DOUBLE, OFF(dropout), 0, NULL, "dropout between the block's convolutions, in [0,1)"},
-    {"dataset", F_STR, OFF(dataset), SZ(dataset), NULL, "cifar10 | cifar100 | fashion-mnist | mnist | synthetic"},
+    {"dataset", F_STR, OFF(dataset), SZ(dataset), NULL, NULL /* the registry's names */},
     {"data_dir", F_STR, OFF(data_dir), SZ(data_dir), NULL, "data directory (default: search /usr/share/datasets)"},
     {"train_subset", F_INT, OFF(train_subset), 0, NULL, "use the first N training examples (0 = all)"},
     {"test_subset", F_INT, OFF(test_subset), 0, NULL, "use the first N test examples (0 = all)"},
@@ -312,10 +314,7 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
         FAIL("depth: %d is not 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...)", s->depth);
     if (s->width < 1 || s->width > 64) FAIL("width: %d is not in 1..64", s->width);
     if (!(s->dropout >= 0 && s->dropout < 1)) FAIL("dropout: %g is not in [0,1)", s->dropout);
-    static const char *const datasets[] = {"cifar10", "cifar100", "fashion-mnist", "mnist", "synthetic"};
-    int known = 0;
-    for (size_t i = 0; i < 5; i++) known |= !strcmp(s->dataset, datasets[i]);
-    if (!known) FAIL("dataset: '%s' is not one of cifar10, cifar100, fashion-mnist, mnist, synthetic", s->dataset);
+    if (!brn_dataset_known(s->dataset)) FAIL("dataset: '%s' is not one of %s", s->dataset, brn_dataset_names());
     if (s->train_subset < 0) FAIL("train-subset: %d is negative", s->train_subset);
     if (s->test_subset < 0) FAIL("test-subset: %d is negative", s->test_subset);
     if (s->steps < 0) FAIL("steps: %ld is negative", s->steps);
@@ -470,6 +469,17 @@ int brn_spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errle
     return 0;
 }
 
+int brn_spec_from_json_text(const char *text, brn_job_spec *s, char *err, size_t errlen)
+{
+    brn_spec_defaults(s);
+    json_error_t je;
+    json_t *j = json_loads(text ? text : "{}", 0, &je);
+    if (!j) FAIL("stored spec: %s", je.text);
+    int rc = brn_spec_from_json(s, j, err, errlen);
+    json_decref(j);
+    return rc;
+}
+
 void brn_spec_print_help(FILE *out)
 {
     brn_job_spec d;
@@ -483,7 +493,7 @@ void brn_spec_print_help(FILE *out)
         else fprintf(out, "  --%s VALUE", fl);
         if (f->type == F_LONG && buf[0] == '-') snprintf(buf, sizeof buf, "auto");
         if (f->type == F_DOUBLE && *(const double *)((const char *)&d + f->offset) < 0) snprintf(buf, sizeof buf, "auto");
-        fprintf(out, "\n      %s (default: %s)\n", f->help, buf[0] ? buf : "none");
+        fprintf(out, "\n      %s (default: %s)\n", f->help ? f->help : brn_dataset_names(), buf[0] ? buf : "none");
     }
 }
 

@@ -35,7 +35,7 @@ typedef struct brn_job_spec {
     int width;                 /* WRN widening factor k */
     double dropout;            /* in [0,1) */
     /* data */
-    char dataset[BRN_SPEC_NAME_LEN];   /* cifar10 | cifar100 | fashion-mnist | mnist | synthetic */
+    char dataset[BRN_SPEC_NAME_LEN];   /* a name from the dataset registry (data/dataset.h) */
     char data_dir[BRN_SPEC_PATH_LEN];  /* local runs only; the daemon uses its own */
     int train_subset;          /* 0 = all */
     int test_subset;           /* 0 = all */
@@ -110,6 +110,9 @@ void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *
 /* JSON round trip (all fields, names as in the flags with '_'). */
 json_t *brn_spec_to_json(const brn_job_spec *s);
 int brn_spec_from_json(brn_job_spec *s, const json_t *j, char *err, size_t errlen);
+/* Stored JSON text (SQLite, checkpoint metadata) -> spec: defaults first, then the stored
+ * values; NULL reads as "{}". Returns 0 or -1 with the reason in err. */
+int brn_spec_from_json_text(const char *text, brn_job_spec *s, char *err, size_t errlen);
 
 /* Help text listing every flag with its default. */
 void brn_spec_print_help(FILE *out);

@@ -20,7 +20,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 
-#include "rpc_log.h"
+#include "common/log.h"
 
 /* A slow stream reader: progress is dropped beyond this many queued messages, and the
  * call is cancelled beyond the hard cap (state and epoch events are never dropped). */

@@ -13,7 +13,7 @@
 
 #include <grpc/grpc_security.h>
 
-#include "rpc_log.h"
+#include "common/log.h"
 
 /* Split "host:port" / "[v6]:port" / ":port". Returns 0 or -1. */
 static int split_host_port(const char *addr, char *host, size_t hostlen, long *port)

@@ -14,7 +14,7 @@
 #include <grpc/support/time.h>
 
 #include "errors.h"
-#include "rpc_log.h"
+#include "common/log.h"
 
 /* Requests kept armed per registered method, so bursts of calls (256 watchers
  * connecting at once) are matched without waiting for a loop round trip each. */

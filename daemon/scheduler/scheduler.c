@@ -10,8 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rpc/rpc_log.h"
-#include "service/convert.h"
+#include "common/log.h"
 
 /* Progress reaches the store at most this often (one UPDATE), and watchers at most
  * PUB_MS apart: a tiny model can step thousands of times a second. */
@@ -179,7 +178,7 @@ static int dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
 {
     char e[BRN_SPEC_PATH_LEN + 256];
     brn_job_spec spec;
-    if (convert_spec_json(row->spec_json, &spec, e, sizeof e) || brn_spec_validate(&spec, e, sizeof e)) {
+    if (brn_spec_from_json_text(row->spec_json, &spec, e, sizeof e) || brn_spec_validate(&spec, e, sizeof e)) {
         job_fail(s, row->id, BRN_EINVAL, e);
         return -1;
     }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/rpc_log.h"
+#include "common/log.h"
 
 void sched_post(brn_scheduler *s, sched_event *ev)
 {

@@ -39,20 +39,6 @@ int convert_job_state_from_proto(int st)
     return -1;
 }
 
-int convert_spec_json(const char *text, brn_job_spec *s, char *err, size_t errlen)
-{
-    brn_spec_defaults(s);
-    json_error_t je;
-    json_t *j = json_loads(text ? text : "{}", 0, &je);
-    if (!j) {
-        snprintf(err, errlen, "stored spec: %s", je.text);
-        return -1;
-    }
-    int rc = brn_spec_from_json(s, j, err, errlen);
-    json_decref(j);
-    return rc;
-}
-
 Brn__V1__Job *convert_job(const brn_job_row *row)
 {
     Brn__V1__Job *j = malloc(sizeof *j);
@@ -74,7 +60,7 @@ Brn__V1__Job *convert_job(const brn_job_row *row)
     j->device = dup_str(row->device, &oom);
     brn_job_spec spec;
     char err[256];
-    if (convert_spec_json(row->spec_json, &spec, err, sizeof err) == 0) j->spec = spec_to_proto(&spec, err, sizeof err);
+    if (brn_spec_from_json_text(row->spec_json, &spec, err, sizeof err) == 0) j->spec = spec_to_proto(&spec, err, sizeof err);
     /* a spec that no longer parses (older binary's field) still lists the job, without spec */
     if (oom) {
         protobuf_c_message_free_unpacked(&j->base, NULL);

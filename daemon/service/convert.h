@@ -16,7 +16,4 @@ Brn__V1__Job *convert_job(const brn_job_row *row);
 Brn__V1__EpochMetrics *convert_epoch(const brn_epoch_metrics *m);
 Brn__V1__Progress *convert_progress(const brn_step_info *s);
 
-/* The stored spec JSON text -> spec (defaults first, then the stored values). */
-int convert_spec_json(const char *json, brn_job_spec *s, char *err, size_t errlen);
-
 #endif

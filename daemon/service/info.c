@@ -25,7 +25,7 @@ static Brn__V1__JobCurve *curve_new(brn_service *svc, int64_t id, int *rc, char 
         goto oom_curve;
     }
     brn_job_spec spec;
-    if (convert_spec_json(row.spec_json, &spec, err, errlen) == 0) c->spec = spec_to_proto(&spec, err, errlen);
+    if (brn_spec_from_json_text(row.spec_json, &spec, err, errlen) == 0) c->spec = spec_to_proto(&spec, err, errlen);
     if ((*rc = store_epochs_get(svc->store, id, 0, 1, &eps, &n, err, errlen))) goto fail_curve;
     if (n > 0 && !(c->epochs = calloc((size_t)n, sizeof *c->epochs))) goto oom_curve;
     for (int i = 0; i < n; i++) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
-#include "rpc/rpc_log.h"
+#include "common/log.h"
 #include "spec_proto.h"
 
 int service_create(brn_store *store, const char *data_dir, brn_service **out, char *err, size_t errlen)

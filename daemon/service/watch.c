@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/rpc_log.h"
+#include "common/log.h"
 
 static void watcher_on_done(brn_rpc_call *call, void *user)
 {

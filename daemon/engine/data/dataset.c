@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,31 @@ static const dataset_entry DATASETS[] = {
     {"synthetic", KIND_SYNTHETIC, 10, NULL},
 };
 #define N_DATASETS (sizeof DATASETS / sizeof DATASETS[0])
+
+static const dataset_entry *find_entry(const char *name)
+{
+    for (size_t i = 0; name && i < N_DATASETS; i++)
+        if (!strcmp(name, DATASETS[i].name)) return &DATASETS[i];
+    return NULL;
+}
+
+int brn_dataset_known(const char *name) { return find_entry(name) != NULL; }
+
+static char g_names[256];
+
+static void join_names(void)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < N_DATASETS && o < sizeof g_names; i++)
+        o += (size_t)snprintf(g_names + o, sizeof g_names - o, "%s%s", i ? ", " : "", DATASETS[i].name);
+}
+
+const char *brn_dataset_names(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, join_names);
+    return g_names;
+}
 
 
 static const char *data_root(const char *data_dir)
@@ -77,13 +103,10 @@ int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train,
 {
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
-    const dataset_entry *e = NULL;
-    for (size_t i = 0; name && i < N_DATASETS; i++)
-        if (!strcmp(name, DATASETS[i].name)) e = &DATASETS[i];
+    const dataset_entry *e = find_entry(name);
     if (!e)
-        return brn_errorf(err, errlen, BRN_EDATA,
-                    "unknown dataset '%s' (known: cifar10, cifar100, fashion-mnist, mnist, synthetic)",
-                    name ? name : "(null)");
+        return brn_errorf(err, errlen, BRN_EDATA, "unknown dataset '%s' (known: %s)", name ? name : "(null)",
+                          brn_dataset_names());
 
     char dir[PATH_MAX] = "(built in)";
     int rc;

@@ -1,8 +1,8 @@
 /* Datasets: loaded whole into memory as 8-bit images, then batched.
  *
  * Layout on load: images[n][c][h][w] (NCHW, uint8, as the files store them after
- * decoding), labels[n] in 0..classes-1. Names: cifar10, cifar100, fashion-mnist, mnist,
- * synthetic. Files live under <data_dir>/<name>/ (see docs/formats.md); with an empty
+ * decoding), labels[n] in 0..classes-1. The names are the registry's in dataset.c
+ * (brn_dataset_names). Files live under <data_dir>/<name>/ (see docs/formats.md); with an empty
  * data_dir, /usr/share/datasets is searched. Errors name the file and what is wrong. */
 #ifndef BRN_DATASET_H
 #define BRN_DATASET_H
@@ -23,6 +23,10 @@ typedef struct brn_dataset {
 /* Load the train and test splits. Returns 0 or BRN_EDATA/BRN_ENOMEM with a message. */
 int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train, brn_dataset *test,
                  char *err, size_t errlen);
+
+/* The registry: is name a dataset this build can load; all names, ", "-separated. */
+int brn_dataset_known(const char *name);
+const char *brn_dataset_names(void);
 
 /* Keep only the first n examples (n <= 0 or n >= size: unchanged). */
 void brn_dataset_truncate(brn_dataset *d, long n);

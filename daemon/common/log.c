@@ -1,6 +1,6 @@
 /* stderr logging with a level filter. Lines are formatted into one buffer first so that
  * lines from the loop and the worker threads never interleave mid-line. */
-#include "rpc_log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Daemon logging to stderr: one line per message, level-filtered.
  * Thread-safe (one fprintf per line); used by every daemon module. */
-#ifndef BRN_RPC_LOG_H
-#define BRN_RPC_LOG_H
+#ifndef BRN_COMMON_LOG_H
+#define BRN_COMMON_LOG_H
 
 typedef enum { BRN_LOG_ERROR, BRN_LOG_WARN, BRN_LOG_INFO, BRN_LOG_DEBUG } brn_log_level;
 
