@@ -76,6 +76,18 @@ typedef struct brn_train_hooks {
 int brn_train(const brn_job_spec *spec, const char *resume, const brn_train_hooks *hooks,
               char *err, size_t errlen);
 
+/* Peak memory of a job, estimated from its spec and the dataset's nominal size before
+ * anything is loaded (admission control). */
+typedef struct brn_job_memory {
+    int threads;              /* CPU threads the job would use */
+    size_t parameters;
+    size_t model_bytes;       /* parameters, gradients, optimizer, running stats, activations, scratch */
+    size_t data_bytes;        /* the dataset in memory and the staged batch */
+    size_t total_bytes;
+} brn_job_memory;
+
+int brn_job_estimate(const brn_job_spec *spec, brn_job_memory *out, char *err, size_t errlen);
+
 /* The checkpoint file a job's checkpoint_dir holds for resuming. */
 #define BRN_LAST_CHECKPOINT "last.safetensors"
 

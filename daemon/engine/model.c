@@ -151,7 +151,8 @@ static void conv_scratch_sizes(brn_model *m, size_t *scratch, size_t *dw)
     *dw *= (size_t)m->threads;
 }
 
-int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
+/* The blocks, the tensor table and the list of norm layers: everything but memory. */
+static int build_layout(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -164,7 +165,7 @@ int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char 
     const int widths[3] = {16 * k, 32 * k, 64 * k};
     m->n_blocks = 3 * n;
     m->blocks = calloc(m->n_blocks, sizeof *m->blocks);
-    if (!m->blocks) goto oom;
+    if (!m->blocks) return BRN_ENOMEM;
     int rc = add_conv(m, &m->stem, cfg->in_c, 16, 3, 1, "conv1");
     int cin = 16;
     char name[BRN_MODEL_NAME_LEN];
@@ -191,7 +192,7 @@ int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char 
     }
     m->feat = cin;
     m->norms = malloc(sizeof *m->norms * (2 * (size_t)m->n_blocks + 1));
-    if (!m->norms) goto oom;
+    if (!m->norms) return BRN_ENOMEM;
     for (int i = 0; i < m->n_blocks; i++) {
         m->norms[m->n_norms++] = &m->blocks[i].n1;
         m->norms[m->n_norms++] = &m->blocks[i].n2;
@@ -201,20 +202,33 @@ int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char 
     int fcw[2] = {cfg->classes, cin};
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_b, 1, &cfg->classes, "fc.bias");
-    if (rc) goto oom;
-
-    m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
-    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
+    if (rc) return rc;
+    /* the arena: activations first, then the convolutions' scratch */
     arena_plan plan = {0, NULL};
     plan_activations(m, &plan);
     size_t scratch, dw;
     conv_scratch_sizes(m, &scratch, &dw);
     m->arena_size = plan.used + scratch + dw;
+    return 0;
+}
+
+int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
+{
+    int rc = build_layout(m, cfg, threads, err, errlen);
+    if (rc == BRN_EINVAL) {
+        brn_model_free(m);
+        return rc;
+    }
+    if (rc) goto oom;
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
     m->arena = aligned_alloc(64, ((m->arena_size * sizeof(float)) + 63) & ~(size_t)63);
     if (!m->params || !m->grads || !m->buffers || !m->arena) goto oom;
-    plan = (arena_plan){0, m->arena};
+    arena_plan plan = {0, m->arena};
     plan_activations(m, &plan);
+    size_t scratch, dw;
+    conv_scratch_sizes(m, &scratch, &dw);
     m->conv_scratch = m->arena + plan.used;
     m->dw_scratch = m->conv_scratch + scratch;
     return 0;
@@ -223,6 +237,26 @@ oom:
              cfg->width, cfg->max_batch, m->arena_size * sizeof(float) >> 20);
     brn_model_free(m);
     return BRN_ENOMEM;
+}
+
+int brn_model_estimate(const brn_model_config *cfg, int threads, brn_memory_estimate *out, char *err, size_t errlen)
+{
+    brn_model m;
+    int rc = build_layout(&m, cfg, threads, err, errlen);
+    if (rc == BRN_ENOMEM) snprintf(err, errlen, "out of memory");
+    if (!rc) {
+        arena_plan plan = {0, NULL};
+        plan_activations(&m, &plan);
+        size_t scratch, dw;
+        conv_scratch_sizes(&m, &scratch, &dw);
+        out->parameters = m.n_params;
+        out->state_bytes = sizeof(float) * (3 * m.n_params + m.n_buffers);
+        out->activation_bytes = sizeof(float) * plan.used;
+        out->scratch_bytes = sizeof(float) * (scratch + dw);
+        out->total_bytes = out->state_bytes + out->activation_bytes + out->scratch_bytes;
+    }
+    brn_model_free(&m);
+    return rc;
 }
 
 void brn_model_free(brn_model *m)

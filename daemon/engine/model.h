@@ -102,6 +102,18 @@ typedef struct brn_model {
     int threads;
 } brn_model;
 
+/* Memory a model needs, without allocating it. */
+typedef struct brn_memory_estimate {
+    size_t parameters;        /* count */
+    size_t state_bytes;       /* parameters, gradients, SGD velocity, running statistics */
+    size_t activation_bytes;  /* activations and their gradients at max_batch */
+    size_t scratch_bytes;     /* convolution scratch (CPU: per thread) */
+    size_t total_bytes;
+} brn_memory_estimate;
+
+int brn_model_estimate(const brn_model_config *cfg, int threads, brn_memory_estimate *out, char *err,
+                       size_t errlen);
+
 int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen);
 void brn_model_free(brn_model *m);
 

@@ -21,16 +21,18 @@ typedef enum { KIND_CIFAR10, KIND_CIFAR100, KIND_IDX, KIND_SYNTHETIC } dataset_k
 typedef struct {
     const char *name;
     dataset_kind kind;
-    int classes;
     const char *probe;   /* a file whose presence marks the dataset as installed */
+    brn_dataset_dims dims;
 } dataset_entry;
 
 static const dataset_entry DATASETS[] = {
-    {"cifar10", KIND_CIFAR10, 10, "test_batch.bin"},
-    {"cifar100", KIND_CIFAR100, 100, "train.bin"},
-    {"fashion-mnist", KIND_IDX, 10, "train-labels-idx1-ubyte"},
-    {"mnist", KIND_IDX, 10, "train-labels-idx1-ubyte"},
-    {"synthetic", KIND_SYNTHETIC, 10, NULL},
+    {"cifar10", KIND_CIFAR10, "test_batch.bin", {50000, 10000, 3, 32, 32, 10}},
+    {"cifar100", KIND_CIFAR100, "train.bin", {50000, 10000, 3, 32, 32, 100}},
+    {"fashion-mnist", KIND_IDX, "train-labels-idx1-ubyte", {60000, 10000, 1, 28, 28, 10}},
+    {"mnist", KIND_IDX, "train-labels-idx1-ubyte", {60000, 10000, 1, 28, 28, 10}},
+    {"synthetic", KIND_SYNTHETIC, NULL,
+     {BRN_SYNTHETIC_TRAIN, BRN_SYNTHETIC_TEST, BRN_SYNTHETIC_C, BRN_SYNTHETIC_SIDE, BRN_SYNTHETIC_SIDE,
+      BRN_SYNTHETIC_CLASSES}},
 };
 #define N_DATASETS (sizeof DATASETS / sizeof DATASETS[0])
 
@@ -42,6 +44,14 @@ static const dataset_entry *find_entry(const char *name)
 }
 
 int brn_dataset_known(const char *name) { return find_entry(name) != NULL; }
+
+int brn_dataset_nominal_dims(const char *name, brn_dataset_dims *out)
+{
+    const dataset_entry *e = find_entry(name);
+    if (!e) return BRN_EINVAL;
+    *out = e->dims;
+    return 0;
+}
 
 static char g_names[256];
 
@@ -129,7 +139,7 @@ int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train,
         switch (e->kind) {
         case KIND_CIFAR10: rc = brn_dataset_load_cifar10(dir, train, test, err, errlen); break;
         case KIND_CIFAR100: rc = brn_dataset_load_cifar100(dir, train, test, err, errlen); break;
-        default: rc = brn_dataset_load_idx(dir, e->classes, train, test, err, errlen); break;
+        default: rc = brn_dataset_load_idx(dir, e->dims.classes, train, test, err, errlen); break;
         }
     }
     if (rc == 0) rc = check_splits(dir, train, test, err, errlen);

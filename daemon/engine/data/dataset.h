@@ -12,6 +12,20 @@
 
 #define BRN_DEFAULT_DATA_DIR "/usr/share/datasets"
 
+/* The built-in synthetic set's size. */
+#define BRN_SYNTHETIC_CLASSES 10
+#define BRN_SYNTHETIC_C 3
+#define BRN_SYNTHETIC_SIDE 16
+#define BRN_SYNTHETIC_TRAIN 4096
+#define BRN_SYNTHETIC_TEST 1024
+
+/* A dataset's nominal size (the standard files), known before loading: for memory
+ * estimates at submit time. */
+typedef struct brn_dataset_dims {
+    long train_n, test_n;
+    int c, h, w, classes;
+} brn_dataset_dims;
+
 typedef struct brn_dataset {
     long n;
     int c, h, w;
@@ -27,6 +41,8 @@ int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train,
 /* The registry: is name a dataset this build can load; all names, ", "-separated. */
 int brn_dataset_known(const char *name);
 const char *brn_dataset_names(void);
+/* Nominal dims of a registered dataset; 0, or BRN_EINVAL for an unknown name. */
+int brn_dataset_nominal_dims(const char *name, brn_dataset_dims *out);
 
 /* Keep only the first n examples (n <= 0 or n >= size: unchanged). */
 void brn_dataset_truncate(brn_dataset *d, long n);

@@ -16,11 +16,11 @@
 #include "dataset.h"
 #include "errors.h"
 
-#define SYN_CLASSES 10
-#define SYN_C 3
-#define SYN_SIDE 16
-#define SYN_TRAIN 4096
-#define SYN_TEST 1024
+#define SYN_CLASSES BRN_SYNTHETIC_CLASSES
+#define SYN_C BRN_SYNTHETIC_C
+#define SYN_SIDE BRN_SYNTHETIC_SIDE
+#define SYN_TRAIN BRN_SYNTHETIC_TRAIN
+#define SYN_TEST BRN_SYNTHETIC_TEST
 #define SYN_SEED 0x5EED0B12C0FFEEULL   /* fixed: independent of any job's seed */
 
 /* Phase is measured in 1/1024 of a turn. Direction per orientation, scaled so the phase

@@ -1,0 +1,32 @@
+/* What a job will allocate, known before it runs: for admission control at submit. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "engine.h"
+#include "model.h"
+
+int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size_t errlen)
+{
+    brn_dataset_dims d;
+    if (brn_dataset_nominal_dims(s->dataset, &d))
+        return brn_errorf(err, errlen, BRN_EINVAL, "dataset: '%s' is not one of %s", s->dataset, brn_dataset_names());
+    const int threads = s->threads > 0 ? s->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    brn_model_config mc = {
+        .depth = s->depth, .width = s->width, .in_c = d.c, .in_h = d.h, .in_w = d.w, .classes = d.classes,
+        .max_batch = s->batch_size, .norm = s->norm, .eps = s->norm_eps, .microbatch = s->microbatch,
+        .gn_groups = s->gn_groups, .dropout = s->dropout,
+    };
+    brn_memory_estimate m;
+    int rc = brn_model_estimate(&mc, threads, &m, err, errlen);
+    if (rc) return rc;
+    const size_t image = (size_t)d.c * d.h * d.w;
+    out->threads = threads;
+    out->parameters = m.parameters;
+    out->model_bytes = m.total_bytes;
+    /* both splits as bytes, the epoch's order, one staged batch of floats and labels */
+    out->data_bytes = (size_t)(d.train_n + d.test_n) * (image + 1) + (size_t)d.train_n * sizeof(long) +
+                      (size_t)s->batch_size * (image * sizeof(float) + sizeof(int));
+    out->total_bytes = out->model_bytes + out->data_bytes;
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* Memory estimates: equal to what the model allocates, growing with batch and threads. */
+#include "check.h"
+#include "engine.h"
+#include "model.h"
+
+static void test_model_estimate_matches_allocation(void)
+{
+    char err[256];
+    brn_model_config mc = {.depth = 10, .width = 2, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
+                           .max_batch = 32, .norm = BRN_NORM_BRN, .eps = 1e-5, .microbatch = 4, .gn_groups = 8,
+                           .dropout = 0.3};
+    brn_memory_estimate e;
+    CHECK_EQ_INT(brn_model_estimate(&mc, 2, &e, err, sizeof err), 0);
+    brn_model m;
+    CHECK_EQ_INT(brn_model_init(&m, &mc, 2, err, sizeof err), 0);
+    CHECK_EQ_INT(e.parameters, m.n_params);
+    CHECK_EQ_INT(e.activation_bytes + e.scratch_bytes, m.arena_size * sizeof(float));
+    CHECK_EQ_INT(e.state_bytes, sizeof(float) * (3 * m.n_params + m.n_buffers));
+    brn_model_free(&m);
+}
+
+static void test_job_estimate_scales(void)
+{
+    char err[256];
+    brn_job_spec s;
+    brn_spec_defaults(&s);
+    s.depth = 10, s.width = 1, s.threads = 1, s.batch_size = 64;
+    brn_job_memory small, threads, big;
+    CHECK_EQ_INT(brn_job_estimate(&s, &small, err, sizeof err), 0);
+    s.threads = 64;
+    CHECK_EQ_INT(brn_job_estimate(&s, &threads, err, sizeof err), 0);
+    CHECK(threads.model_bytes > small.model_bytes);
+    CHECK_EQ_INT(threads.threads, 64);
+    /* fashion-mnist: 70k images of 784 bytes are held in memory */
+    CHECK(small.data_bytes > 70000 * 785);
+    /* the review's case: WRN-28-10 at batch 1024 on CIFAR needs well over 16 GiB */
+    s = (brn_job_spec){0};
+    brn_spec_defaults(&s);
+    snprintf(s.dataset, sizeof s.dataset, "cifar10");
+    s.depth = 28, s.width = 10, s.batch_size = 1024, s.threads = 2;
+    CHECK_EQ_INT(brn_job_estimate(&s, &big, err, sizeof err), 0);
+    CHECK(big.total_bytes > ((size_t)16 << 30));
+    snprintf(s.dataset, sizeof s.dataset, "nope");
+    CHECK(brn_job_estimate(&s, &big, err, sizeof err) != 0);
+    CHECK_STR_CONTAINS(err, "dataset");
+}
+
+int main(void)
+{
+    TEST(test_model_estimate_matches_allocation);
+    TEST(test_job_estimate_scales);
+    return CHECK_DONE();
+}
