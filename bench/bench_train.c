@@ -1,17 +1,14 @@
 /* Times training steps (forward, backward, SGD) of the C engine on random data, the same
  * work bench/torch_train_bench.py times in PyTorch. Prints one JSON line per norm. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "backend.h"
 #include "blas_select.h"
 #include "model.h"
-#include "optim.h"
 #include "rng.h"
-
-extern void openblas_set_num_threads(int);
 
 static double now(void)
 {
@@ -39,44 +36,59 @@ int main(int argc, char **argv)
             return 64;
         }
     }
-    brn_cpu_set_threads(threads);
-    openblas_set_num_threads(1);
+    brn_backend *be;
+    char err[256];
+    if (brn_cpu_backend_create(threads, &be, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     char list[64];
     snprintf(list, sizeof list, "%s", norms);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         brn_norm_kind kind = !strcmp(tok, "brn") ? BRN_NORM_BRN : !strcmp(tok, "gn") ? BRN_NORM_GN : BRN_NORM_BN;
-        brn_model_config mc = {depth, width, channels, size, size, 10, batch, kind, 1e-5, 0, 8, 0};
+        const brn_model_config mc = {.depth = depth, .width = width, .in_c = channels, .in_h = size, .in_w = size,
+                                     .classes = 10, .max_batch = batch, .norm = kind, .eps = 1e-5, .gn_groups = 8};
         brn_model m;
-        char err[256];
-        if (brn_model_init(&m, &mc, threads, err, sizeof err)) {
+        if (brn_model_init(&m, &mc, be, err, sizeof err) || brn_model_init_weights(&m, 1, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
-        brn_model_init_weights(&m, 1);
         brn_rng r;
         brn_rng_init(&r, 3);
         size_t nx = (size_t)batch * channels * size * size;
-        float *x = malloc(sizeof(float) * nx), *vel = calloc(m.n_params, sizeof(float));
+        float *x = malloc(sizeof(float) * nx);
         int *labels = malloc(sizeof(int) * batch);
         for (size_t i = 0; i < nx; i++) x[i] = (float)brn_rng_normal(&r);
         for (int i = 0; i < batch; i++) labels[i] = i % 10;
         /* BRN with relaxed limits so the renorm path does its full work */
-        brn_norm_step ns = {kind == BRN_NORM_BRN ? 0.01 : 0.1, kind == BRN_NORM_BRN ? 3 : 1, kind == BRN_NORM_BRN ? 5 : 0, 0};
-        brn_sgd opt = {0.01, 0.9, 5e-4, 0};
+        const brn_step_scalars sc = {.lr = 0.01, .norm_momentum = kind == BRN_NORM_BRN ? 0.01 : 0.1,
+                                     .rmax = kind == BRN_NORM_BRN ? 3 : 1, .dmax = kind == BRN_NORM_BRN ? 5 : 0};
+        const brn_sgd opt = {.momentum = 0.9, .weight_decay = 5e-4};
         double t0 = 0, loss;
         int correct;
         for (int s = 0; s < warmup + steps; s++) {
             if (s == warmup) t0 = now();
-            brn_model_train_step(&m, x, labels, batch, &ns, &loss, &correct, err, sizeof err);
-            brn_sgd_step(m.params, m.grads, vel, m.n_params, &opt);
+            /* the same work per step as the trainer: stage the batch, step, update, read the loss */
+            brn_model_set_batch(&m, x, labels, batch);
+            brn_model_set_scalars(&m, &sc);
+            if (brn_model_train_step(&m, batch, err, sizeof err)) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+            }
+            brn_model_sgd_step(&m, &opt);
+            if (brn_model_step_result(&m, &loss, &correct, err, sizeof err)) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+            }
         }
         double secs = now() - t0;
         printf("{\"impl\":\"brn-c\",\"norm\":\"%s\",\"depth\":%d,\"width\":%d,\"batch\":%d,\"threads\":%d,"
                "\"steps\":%d,\"images_per_sec\":%.2f,\"blas_core\":\"%s\"}\n",
                tok, depth, width, batch, threads, steps, batch * steps / secs, brn_blas_core_name());
         fflush(stdout);
-        free(x), free(vel), free(labels);
+        free(x), free(labels);
         brn_model_free(&m);
     }
+    brn_backend_close(be);
     return 0;
 }

@@ -5,6 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+# OpenMP threads that spin while waiting starve each other when the machine is busy with
+# other work (tests run beside builds): sleep instead, unless the caller says otherwise.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 what=${1:-all}
 passed=0 failed=0 skipped=0 failed_names=()
 run_one() { # name, command...

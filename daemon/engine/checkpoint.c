@@ -16,53 +16,73 @@ static void shape64(const brn_tensor_info *t, int64_t *out)
 }
 
 /* Renorm diagnostics of the epoch in progress, so a resumed epoch reports the same. */
-static json_t *diag_to_json(brn_model *m)
+static json_t *diag_to_json(const brn_diag_acc *d, int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < m->n_norms; i++) {
-        const brn_norm_diag_acc *d = &m->norms[i]->diag;
-        json_array_append_new(a, json_pack("[f,f,I,I,I]", d->sum_abs_r1, d->sum_abs_d, (json_int_t)d->r_clipped,
-                                           (json_int_t)d->d_clipped, (json_int_t)d->count));
-    }
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("[f,f,I,I,I]", d[i].sum_abs_r1, d[i].sum_abs_d, (json_int_t)d[i].r_clipped,
+                                           (json_int_t)d[i].d_clipped, (json_int_t)d[i].count));
     return a;
 }
 
-static void diag_from_json(brn_model *m, const json_t *a)
+static void diag_from_json(brn_diag_acc *d, int n, const json_t *a)
 {
-    for (int i = 0; i < m->n_norms && i < (int)json_array_size(a); i++) {
-        brn_norm_diag_acc *d = &m->norms[i]->diag;
+    for (int i = 0; i < n && i < (int)json_array_size(a); i++) {
         json_int_t rc = 0, dc = 0, cnt = 0;
-        json_unpack(json_array_get(a, i), "[F,F,I,I,I]", &d->sum_abs_r1, &d->sum_abs_d, &rc, &dc, &cnt);
-        d->r_clipped = rc;
-        d->d_clipped = dc;
-        d->count = cnt;
+        json_unpack(json_array_get(a, i), "[F,F,I,I,I]", &d[i].sum_abs_r1, &d[i].sum_abs_d, &rc, &dc, &cnt);
+        d[i].r_clipped = (double)rc;
+        d[i].d_clipped = (double)dc;
+        d[i].count = (double)cnt;
     }
 }
 
-int brn_checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
-                    const brn_run_state *st, char *err, size_t errlen)
+/* Host copies of every tensor (and the velocity when with_velocity), in the tensor table's
+ * order, downloaded from the backend. */
+typedef struct host_tensors {
+    float *values, *velocity;   /* [n_params + n_buffers], [n_params] */
+} host_tensors;
+
+static float *host_slot(const brn_model *m, const host_tensors *h, const brn_tensor_info *t, int velocity)
+{
+    if (velocity) return h->velocity + t->offset;
+    return h->values + (t->kind == BRN_TENSOR_PARAM ? t->offset : m->n_params + t->offset);
+}
+
+int brn_checkpoint_save(const char *path, brn_model *m, const brn_job_spec *spec, const brn_run_state *st,
+                        char *err, size_t errlen)
 {
     brn_st_file f;
     brn_st_init(&f);
-    int rc = 0;
+    host_tensors h = {malloc(sizeof(float) * (m->n_params + m->n_buffers + 1)),
+                      malloc(sizeof(float) * (m->n_params + 1))};
+    brn_diag_acc *diag = calloc(m->n_norms, sizeof *diag);
+    int rc = h.values && h.velocity && diag ? 0 : brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory", path);
+    if (!rc) rc = brn_model_diag_read(m, diag, err, errlen);
     char name[BRN_MODEL_NAME_LEN + 32], buf[64];
     int64_t sh[4];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];
         shape64(t, sh);
-        rc = brn_st_add(&f, t->name, BRN_ST_F32, t->ndim, sh, brn_model_tensor_data(m, t));
-        if (!rc && velocity && t->kind == BRN_TENSOR_PARAM) {
+        float *v = host_slot(m, &h, t, 0);
+        rc = brn_model_read_tensor(m, t, BRN_VIEW_VALUE, v, err, errlen);
+        if (!rc && brn_st_add(&f, t->name, BRN_ST_F32, t->ndim, sh, v))
+            rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory building the checkpoint", path);
+        if (!rc && t->kind == BRN_TENSOR_PARAM) {
+            float *vel = host_slot(m, &h, t, 1);
             snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
-            rc = brn_st_add(&f, name, BRN_ST_F32, t->ndim, sh, velocity + t->offset);
+            rc = brn_model_read_tensor(m, t, BRN_VIEW_VELOCITY, vel, err, errlen);
+            if (!rc && brn_st_add(&f, name, BRN_ST_F32, t->ndim, sh, vel))
+                rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory building the checkpoint", path);
         }
     }
+    if (rc) goto out;
     json_t *js = brn_spec_to_json(spec);
     char *spec_text = json_dumps(js, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(js);
     json_t *state = json_pack("{s:I, s:i, s:I, s:f, s:I, s:I, s:f, s:o}", "step", (json_int_t)st->step, "epoch",
                               st->epoch, "batch", (json_int_t)st->batch, "loss_sum", st->loss_sum, "correct",
                               (json_int_t)st->correct, "seen", (json_int_t)st->seen, "train_seconds",
-                              st->train_seconds, "renorm_diag", diag_to_json(m));
+                              st->train_seconds, "renorm_diag", diag_to_json(diag, m->n_norms));
     char *state_text = json_dumps(state, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(state);
     snprintf(buf, sizeof buf, "%d", BRN_CHECKPOINT_VERSION);
@@ -87,14 +107,19 @@ int brn_checkpoint_save(const char *path, brn_model *m, const float *velocity, c
     }
     free(spec_text);
     free(state_text);
-    if (rc) snprintf(err, errlen, "%s: out of memory building the checkpoint", path);
+    if (rc) rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory building the checkpoint", path);
     else rc = brn_st_write(&f, path, err, errlen);
+out:
     brn_st_free(&f);
+    free(h.values);
+    free(h.velocity);
+    free(diag);
     return rc;
 }
 
-static int copy_tensor(const brn_st_file *f, const char *path, const char *name, const brn_tensor_info *t, float *dst,
-                       char *err, size_t errlen)
+/* The file's tensor `name` into the model's tensor t (value or velocity). */
+static int load_tensor(brn_model *m, const brn_st_file *f, const char *path, const char *name,
+                       const brn_tensor_info *t, brn_tensor_view view, char *err, size_t errlen)
 {
     const brn_st_tensor *s = brn_st_find(f, name);
     if (!s) {
@@ -107,12 +132,12 @@ static int copy_tensor(const brn_st_file *f, const char *path, const char *name,
         snprintf(err, errlen, "%s: tensor '%s' has another dtype or shape than the model's", path, name);
         return BRN_ECHECKPOINT;
     }
-    memcpy(dst, s->data, s->nbytes);
+    brn_model_write_tensor(m, t, view, s->data);
     return 0;
 }
 
-int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
-                    char *err, size_t errlen)
+int brn_checkpoint_load(const char *path, brn_model *m, brn_run_state *st, char **spec_json_out, char *err,
+                        size_t errlen)
 {
     brn_st_file f;
     int rc = brn_st_read(&f, path, err, errlen);
@@ -120,10 +145,10 @@ int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run
     char name[BRN_MODEL_NAME_LEN + 32];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];
-        rc = copy_tensor(&f, path, t->name, t, brn_model_tensor_data(m, t), err, errlen);
-        if (!rc && velocity && t->kind == BRN_TENSOR_PARAM) {
+        rc = load_tensor(m, &f, path, t->name, t, BRN_VIEW_VALUE, err, errlen);
+        if (!rc && st && t->kind == BRN_TENSOR_PARAM) {
             snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
-            rc = copy_tensor(&f, path, name, t, velocity + t->offset, err, errlen);
+            rc = load_tensor(m, &f, path, name, t, BRN_VIEW_VELOCITY, err, errlen);
         }
     }
     if (!rc && st) {
@@ -143,10 +168,21 @@ int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run
             st->batch = batch;
             st->correct = correct;
             st->seen = seen;
-            if (diag) diag_from_json(m, diag);
+            if (diag) {
+                brn_diag_acc *acc = calloc(m->n_norms, sizeof *acc);
+                if (!acc) rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory", path);
+                else {
+                    diag_from_json(acc, m->n_norms, diag);
+                    brn_model_diag_write(m, acc);
+                    free(acc);
+                }
+            }
         }
         json_decref(j);
     }
+    /* the uploads read from the file's memory: finish them before it is freed */
+    int sync = m->be->ops->synchronize(m->be, rc ? NULL : err, errlen);
+    if (!rc) rc = sync;
     if (!rc && spec_json_out) {
         const char *s = brn_st_meta(&f, "spec");
         *spec_json_out = s ? strdup(s) : NULL;

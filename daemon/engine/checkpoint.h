@@ -26,13 +26,16 @@ typedef struct brn_run_state {
     float input_mean[4], input_std[4];
 } brn_run_state;
 
-int brn_checkpoint_save(const char *path, brn_model *m, const float *velocity, const brn_job_spec *spec,
-                    const brn_run_state *st, char *err, size_t errlen);
+/* Downloads every tensor, the velocity and the epoch's renorm diagnostics from the
+ * model's backend and writes them with the spec and the run state. */
+int brn_checkpoint_save(const char *path, brn_model *m, const brn_job_spec *spec, const brn_run_state *st,
+                        char *err, size_t errlen);
 
-/* Loads tensors into m (every model tensor must be present with its shape). velocity and
- * st may be NULL (initial weights only); spec_json_out, if not NULL, receives a malloc'd
- * copy of the stored spec JSON. */
-int brn_checkpoint_load(const char *path, brn_model *m, float *velocity, brn_run_state *st, char **spec_json_out,
-                    char *err, size_t errlen);
+/* Uploads the file's tensors into m (every model tensor must be present with its shape).
+ * st == NULL: initial weights only; else the velocity, the run state and the epoch's
+ * diagnostics too (a resume). spec_json_out, if not NULL, receives a malloc'd copy of the
+ * stored spec JSON. A checkpoint written on one backend loads on any other. */
+int brn_checkpoint_load(const char *path, brn_model *m, brn_run_state *st, char **spec_json_out, char *err,
+                        size_t errlen);
 
 #endif

@@ -1,7 +1,7 @@
 /* What a job will allocate, known before it runs: for admission control at submit. */
 #include <stdio.h>
-#include <unistd.h>
 
+#include "backend.h"
 #include "data/dataset.h"
 #include "engine.h"
 #include "model.h"
@@ -11,17 +11,21 @@ int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size
     brn_dataset_dims d;
     if (brn_dataset_nominal_dims(s->dataset, &d))
         return brn_errorf(err, errlen, BRN_EINVAL, "dataset: '%s' is not one of %s", s->dataset, brn_dataset_names());
-    const int threads = s->threads > 0 ? s->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    brn_model_config mc = {
+    /* the CPU backend allocates nothing until asked: a cheap stand-in for the layout */
+    brn_backend *cpu;
+    int rc = brn_cpu_backend_create(s->threads, &cpu, err, errlen);
+    if (rc) return rc;
+    const brn_model_config mc = {
         .depth = s->depth, .width = s->width, .in_c = d.c, .in_h = d.h, .in_w = d.w, .classes = d.classes,
         .max_batch = s->batch_size, .norm = s->norm, .eps = s->norm_eps, .microbatch = s->microbatch,
         .gn_groups = s->gn_groups, .dropout = s->dropout,
     };
     brn_memory_estimate m;
-    int rc = brn_model_estimate(&mc, threads, &m, err, errlen);
+    rc = brn_model_estimate(&mc, cpu, &m, err, errlen);
+    brn_backend_close(cpu);
     if (rc) return rc;
     const size_t image = (size_t)d.c * d.h * d.w;
-    out->threads = threads;
+    out->threads = s->threads > 0 ? s->threads : brn_cpu_default_threads();
     out->parameters = m.parameters;
     out->model_bytes = m.total_bytes;
     /* both splits as bytes, the epoch's order, one staged batch of floats and labels */

@@ -1,4 +1,4 @@
-/* WRN on the CPU: layout, initialization, forward and backward. */
+/* The WRN on a backend: layout, memory, initialization, forward and backward. */
 #include "model.h"
 
 #include <math.h>
@@ -68,74 +68,80 @@ static int add_norm(brn_model *m, brn_norm_layer *l, int c, const char *name)
                                 m->cfg.norm == BRN_NORM_BRN ? "running_std" : "running_var");
 }
 
-/* ---- activations ------------------------------------------------------------------------- */
+/* ---- memory -------------------------------------------------------------------------------- */
 
 typedef struct arena_plan {
     size_t used;
-    float *base;
+    char *base;
 } arena_plan;
 
-/* First pass (base == NULL) only counts; second pass hands out pointers. */
-static float *take(arena_plan *a, size_t count)
+/* First pass (base == NULL) only counts; the second hands out pointers. */
+static void *take(arena_plan *a, size_t bytes)
 {
-    count = (count + 15) & ~(size_t)15;   /* 64-byte alignment for vector loads */
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += count;
+    bytes = (bytes + 63) & ~(size_t)63;   /* 64-byte alignment for vector loads */
+    void *p = a->base ? a->base + a->used : NULL;
+    a->used += bytes;
     return p;
 }
 
-static void plan_activations(brn_model *m, arena_plan *a)
+/* Activations (the backend's element size), fp32 statistics and logits, the step's
+ * labels, scalars, result and diagnostics, then the convolution workspace. */
+static void plan_arena(brn_model *m, arena_plan *a)
 {
     const brn_model_config *c = &m->cfg;
-    const int N = c->max_batch;
+    const size_t N = (size_t)c->max_batch, E = m->be->act_bytes, F = sizeof(float);
     int h = c->in_h, w = c->in_w;
-    size_t max_act = (size_t)N * c->in_c * h * w;
-    m->input = take(a, max_act);
-    m->stem_out = take(a, (size_t)N * 16 * h * w);
+    size_t max_act = N * c->in_c * h * w;
+    m->input = take(a, E * max_act);
+    m->stem_out = take(a, E * N * 16 * h * w);
     for (int i = 0; i < m->n_blocks; i++) {
         brn_block *b = &m->blocks[i];
-        size_t in_sz = (size_t)N * b->cin * h * w;
+        size_t in_sz = N * b->cin * h * w;
         int oh = (h - 1) / b->stride + 1, ow = (w - 1) / b->stride + 1;
-        size_t out_sz = (size_t)N * b->cout * oh * ow;
+        size_t out_sz = N * b->cout * oh * ow;
         b->ih = h;
         b->iw = w;
         b->oh = oh;
         b->ow = ow;
-        b->a1 = take(a, in_sz);
-        b->c1 = take(a, out_sz);
-        b->a2 = take(a, out_sz);
-        b->d2 = c->dropout > 0 ? take(a, out_sz) : b->a2;
-        b->keep = c->dropout > 0 ? (uint8_t *)take(a, (out_sz + 3) / 4) : NULL;
-        b->out = take(a, out_sz);
-        b->n1.saved = take(a, 4 * (size_t)b->cin * N + 2 * (size_t)N * c->gn_groups);
-        b->n2.saved = take(a, 4 * (size_t)b->cout * N + 2 * (size_t)N * c->gn_groups);
+        b->a1 = take(a, E * in_sz);
+        b->c1 = take(a, E * out_sz);
+        b->a2 = take(a, E * out_sz);
+        b->d2 = c->dropout > 0 ? take(a, E * out_sz) : b->a2;
+        b->keep = c->dropout > 0 ? take(a, out_sz) : NULL;
+        b->out = take(a, E * out_sz);
+        b->n1.saved = take(a, F * (4 * b->cin * N + 2 * N * c->gn_groups));
+        b->n2.saved = take(a, F * (4 * b->cout * N + 2 * N * c->gn_groups));
         if (in_sz > max_act) max_act = in_sz;
         if (out_sz > max_act) max_act = out_sz;
         h = oh;
         w = ow;
     }
-    m->final_a = take(a, (size_t)N * m->feat * h * w);
-    m->final_norm.saved = take(a, 4 * (size_t)m->feat * N + 2 * (size_t)N * c->gn_groups);
-    m->pooled = take(a, (size_t)N * m->feat);
-    m->logits = take(a, (size_t)N * c->classes);
-    m->dlogits = take(a, (size_t)N * c->classes);
-    m->sc_tmp = take(a, max_act);
-    for (int i = 0; i < 5; i++) m->g[i] = take(a, max_act);
+    m->final_a = take(a, E * N * m->feat * h * w);
+    m->final_norm.saved = take(a, F * (4 * m->feat * N + 2 * N * c->gn_groups));
+    m->pooled = take(a, F * N * m->feat);
+    m->logits = take(a, F * N * c->classes);
+    m->dlogits = take(a, F * N * c->classes);
+    m->sc_tmp = take(a, E * max_act);
+    for (int i = 0; i < 5; i++) m->g[i] = take(a, E * max_act);
+    m->labels = take(a, sizeof(int) * N);
+    m->scalars = take(a, sizeof *m->scalars);
+    m->result = take(a, sizeof *m->result);
+    m->diag = take(a, sizeof *m->diag * m->n_norms);
+    m->workspace = take(a, m->workspace_bytes);
 }
 
-/* Conv scratch: the largest per-thread lowering of any convolution, times threads. */
-static void conv_scratch_sizes(brn_model *m, size_t *scratch, size_t *dw)
+/* The largest workspace any of the model's convolutions needs at the largest batch. */
+static size_t conv_workspace_bytes(brn_model *m)
 {
     const brn_model_config *c = &m->cfg;
     brn_conv_shape s;
+    size_t most = 0;
     int h = c->in_h, w = c->in_w;
-    *scratch = 0;
-    *dw = 0;
-#define CONSIDER(cin, cout, k, stride, hh, ww)                                     \
-    do {                                                                           \
-        brn_conv_shape_init(&s, cin, cout, c->max_batch, hh, ww, k, stride);           \
-        if (brn_cpu_conv_scratch_size(&s) > *scratch) *scratch = brn_cpu_conv_scratch_size(&s);    \
-        if ((size_t)(cin) * (cout) * (k) * (k) > *dw) *dw = (size_t)(cin) * (cout) * (k) * (k); \
+#define CONSIDER(cin, cout, k, stride, hh, ww)                                    \
+    do {                                                                          \
+        brn_conv_shape_init(&s, cin, cout, c->max_batch, hh, ww, k, stride);      \
+        size_t need = m->be->ops->conv_workspace(m->be, &s);                      \
+        if (need > most) most = need;                                             \
     } while (0)
     CONSIDER(c->in_c, 16, 3, 1, h, w);
     for (int i = 0; i < m->n_blocks; i++) {
@@ -147,16 +153,15 @@ static void conv_scratch_sizes(brn_model *m, size_t *scratch, size_t *dw)
         CONSIDER(b->cout, b->cout, 3, 1, h, w);
     }
 #undef CONSIDER
-    *scratch *= (size_t)m->threads;
-    *dw *= (size_t)m->threads;
+    return most;
 }
 
 /* The blocks, the tensor table and the list of norm layers: everything but memory. */
-static int build_layout(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
+static int build_layout(brn_model *m, const brn_model_config *cfg, brn_backend *be, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    m->threads = threads > 0 ? threads : 1;
+    m->be = be;
     if (cfg->depth < 10 || (cfg->depth - 4) % 6) {
         snprintf(err, errlen, "depth: %d is not 6n+4", cfg->depth);
         return BRN_EINVAL;
@@ -198,62 +203,60 @@ static int build_layout(brn_model *m, const brn_model_config *cfg, int threads, 
         m->norms[m->n_norms++] = &m->blocks[i].n2;
     }
     m->norms[m->n_norms++] = &m->final_norm;
+    for (int i = 0; i < m->n_norms; i++) m->norms[i]->index = i;
     rc = rc ? rc : add_norm(m, &m->final_norm, cin, "bn");
     int fcw[2] = {cfg->classes, cin};
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_b, 1, &cfg->classes, "fc.bias");
     if (rc) return rc;
-    /* the arena: activations first, then the convolutions' scratch */
+    m->workspace_bytes = conv_workspace_bytes(m);
     arena_plan plan = {0, NULL};
-    plan_activations(m, &plan);
-    size_t scratch, dw;
-    conv_scratch_sizes(m, &scratch, &dw);
-    m->arena_size = plan.used + scratch + dw;
+    plan_arena(m, &plan);
+    m->arena_bytes = plan.used;
     return 0;
 }
 
-int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen)
+int brn_model_init(brn_model *m, const brn_model_config *cfg, brn_backend *be, char *err, size_t errlen)
 {
-    int rc = build_layout(m, cfg, threads, err, errlen);
-    if (rc == BRN_EINVAL) {
+    int rc = build_layout(m, cfg, be, err, errlen);
+    if (rc) {
+        if (rc == BRN_ENOMEM) snprintf(err, errlen, "out of host memory building the model");
         brn_model_free(m);
         return rc;
     }
-    if (rc) goto oom;
-    m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
-    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
-    m->arena = aligned_alloc(64, ((m->arena_size * sizeof(float)) + 63) & ~(size_t)63);
-    if (!m->params || !m->grads || !m->buffers || !m->arena) goto oom;
+    const size_t F = sizeof(float);
+    m->params = be->ops->alloc(be, F * m->n_params);
+    m->grads = be->ops->alloc(be, F * m->n_params);
+    m->velocity = be->ops->alloc(be, F * m->n_params);
+    m->buffers = be->ops->alloc(be, F * (m->n_buffers ? m->n_buffers : 1));
+    m->arena = be->ops->alloc(be, m->arena_bytes);
+    if (!m->params || !m->grads || !m->velocity || !m->buffers || !m->arena) {
+        snprintf(err, errlen, "out of memory on %s for WRN-%d-%d at batch %d (%zu MiB of parameters and state, "
+                 "%zu MiB of activations and workspace)", be->description, cfg->depth, cfg->width, cfg->max_batch,
+                 (3 * F * m->n_params + F * m->n_buffers) >> 20, m->arena_bytes >> 20);
+        brn_model_free(m);
+        return BRN_ENOMEM;
+    }
     arena_plan plan = {0, m->arena};
-    plan_activations(m, &plan);
-    size_t scratch, dw;
-    conv_scratch_sizes(m, &scratch, &dw);
-    m->conv_scratch = m->arena + plan.used;
-    m->dw_scratch = m->conv_scratch + scratch;
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory for WRN-%d-%d at batch %d (%zu MiB of activations)", cfg->depth,
-             cfg->width, cfg->max_batch, m->arena_size * sizeof(float) >> 20);
-    brn_model_free(m);
-    return BRN_ENOMEM;
+    plan_arena(m, &plan);
+    be->ops->zero(be, m->grads, F * m->n_params);
+    be->ops->zero(be, m->velocity, F * m->n_params);
+    be->ops->zero(be, m->diag, sizeof *m->diag * m->n_norms);
+    return be->ops->synchronize(be, err, errlen);
 }
 
-int brn_model_estimate(const brn_model_config *cfg, int threads, brn_memory_estimate *out, char *err, size_t errlen)
+int brn_model_estimate(const brn_model_config *cfg, brn_backend *be, brn_memory_estimate *out, char *err,
+                       size_t errlen)
 {
     brn_model m;
-    int rc = build_layout(&m, cfg, threads, err, errlen);
-    if (rc == BRN_ENOMEM) snprintf(err, errlen, "out of memory");
+    int rc = build_layout(&m, cfg, be, err, errlen);
+    if (rc == BRN_ENOMEM) snprintf(err, errlen, "out of host memory building the model");
     if (!rc) {
-        arena_plan plan = {0, NULL};
-        plan_activations(&m, &plan);
-        size_t scratch, dw;
-        conv_scratch_sizes(&m, &scratch, &dw);
         out->parameters = m.n_params;
         out->state_bytes = sizeof(float) * (3 * m.n_params + m.n_buffers);
-        out->activation_bytes = sizeof(float) * plan.used;
-        out->scratch_bytes = sizeof(float) * (scratch + dw);
-        out->total_bytes = out->state_bytes + out->activation_bytes + out->scratch_bytes;
+        out->scratch_bytes = m.workspace_bytes;
+        out->activation_bytes = m.arena_bytes - m.workspace_bytes;
+        out->total_bytes = out->state_bytes + m.arena_bytes;
     }
     brn_model_free(&m);
     return rc;
@@ -261,11 +264,15 @@ int brn_model_estimate(const brn_model_config *cfg, int threads, brn_memory_esti
 
 void brn_model_free(brn_model *m)
 {
+    brn_backend *be = m->be;
+    if (be) {
+        be->ops->free(be, m->params);
+        be->ops->free(be, m->grads);
+        be->ops->free(be, m->velocity);
+        be->ops->free(be, m->buffers);
+        be->ops->free(be, m->arena);
+    }
     free(m->tensors);
-    free(m->params);
-    free(m->grads);
-    free(m->buffers);
-    free(m->arena);
     free(m->blocks);
     free(m->norms);
     memset(m, 0, sizeof *m);
@@ -278,18 +285,49 @@ const brn_tensor_info *brn_model_find_tensor(const brn_model *m, const char *nam
     return NULL;
 }
 
-float *brn_model_tensor_data(brn_model *m, const brn_tensor_info *t)
+/* A tensor's copy in backend memory. */
+static float *tensor_ptr(brn_model *m, const brn_tensor_info *t, brn_tensor_view view)
 {
-    return (t->kind == BRN_TENSOR_PARAM ? m->params : m->buffers) + t->offset;
+    if (t->kind == BRN_TENSOR_BUFFER) return view == BRN_VIEW_VALUE ? m->buffers + t->offset : NULL;
+    float *base = view == BRN_VIEW_GRAD ? m->grads : view == BRN_VIEW_VELOCITY ? m->velocity : m->params;
+    return base + t->offset;
 }
 
-void brn_model_init_weights(brn_model *m, uint64_t seed)
+static brn_tensor_layout tensor_layout(const brn_tensor_info *t)
+{
+    return t->ndim == 4 ? BRN_TENSOR_LAYOUT_CONV : BRN_TENSOR_LAYOUT_PLAIN;
+}
+
+int brn_model_read_tensor(brn_model *m, const brn_tensor_info *t, brn_tensor_view view, float *host, char *err,
+                          size_t errlen)
+{
+    const float *src = tensor_ptr(m, t, view);
+    if (!src) return brn_errorf(err, errlen, BRN_EINVAL, "%s has no gradient or velocity", t->name);
+    return m->be->ops->download_tensor(m->be, host, src, t->shape, t->ndim, tensor_layout(t), err, errlen);
+}
+
+void brn_model_write_tensor(brn_model *m, const brn_tensor_info *t, brn_tensor_view view, const float *host)
+{
+    float *dst = tensor_ptr(m, t, view);
+    if (dst) m->be->ops->upload_tensor(m->be, dst, host, t->shape, t->ndim, tensor_layout(t));
+}
+
+int brn_model_read_act(brn_model *m, const void *act, brn_act_shape s, float *host, char *err, size_t errlen)
+{
+    return m->be->ops->download_act(m->be, host, act, s, err, errlen);
+}
+
+int brn_model_init_weights(brn_model *m, uint64_t seed, char *err, size_t errlen)
 {
     brn_rng r;
     brn_rng_init(&r, brn_rng_derive(seed, BRN_RNG_INIT, 0));
+    size_t most = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].count > most) most = m->tensors[i].count;
+    float *d = malloc(sizeof(float) * (most ? most : 1));
+    if (!d) return brn_errorf(err, errlen, BRN_ENOMEM, "out of memory");
     for (int i = 0; i < m->n_tensors; i++) {
         const brn_tensor_info *t = &m->tensors[i];
-        float *d = brn_model_tensor_data(m, t);
         const char *suffix = strrchr(t->name, '.');
         if (t->ndim == 4) {
             /* kaiming normal, fan_out, gain sqrt(2) */
@@ -303,28 +341,26 @@ void brn_model_init_weights(brn_model *m, uint64_t seed)
                        !strcmp(suffix, ".running_std")) ? 1.0f : 0.0f;
             for (size_t j = 0; j < t->count; j++) d[j] = v;
         }
+        brn_model_write_tensor(m, t, BRN_VIEW_VALUE, d);
     }
+    m->be->ops->zero(m->be, m->velocity, sizeof(float) * m->n_params);
+    int rc = m->be->ops->synchronize(m->be, err, errlen);
+    free(d);
+    return rc;
 }
 
-/* ---- forward / backward -------------------------------------------------------------------- */
+/* ---- the step ------------------------------------------------------------------------------ */
 
-typedef struct step_ctx {
-    int train, batch_stats;
-    const brn_norm_step *ns;
-    char *err;
-    size_t errlen;
-} step_ctx;
+#define OP(name, ...) m->be->ops->name(m->be, __VA_ARGS__)
 
-static brn_norm_params_f32 norm_params(brn_model *m, const brn_norm_layer *l)
+void brn_model_set_batch(brn_model *m, const float *x, const int *labels, int n)
 {
-    brn_norm_params_f32 p = {m->params + l->gamma, m->params + l->beta, m->grads + l->gamma,
-                             m->grads + l->beta, NULL, NULL};
-    if (m->cfg.norm == BRN_NORM_BN || m->cfg.norm == BRN_NORM_BRN) {
-        p.run_mean = m->buffers + l->run_mean;
-        p.run_var = m->buffers + l->run_var;
-    }
-    return p;
+    const brn_model_config *c = &m->cfg;
+    OP(upload_act, m->input, x, (brn_act_shape){.c = c->in_c, .n = n, .h = c->in_h, .w = c->in_w});
+    if (labels) OP(upload, m->labels, labels, sizeof(int) * n);
 }
+
+void brn_model_set_scalars(brn_model *m, const brn_step_scalars *sc) { OP(upload, m->scalars, sc, sizeof *sc); }
 
 static int norm_group(const brn_model *m, int n)
 {
@@ -332,185 +368,178 @@ static int norm_group(const brn_model *m, int n)
     return mb > 0 && mb < n && n % mb == 0 ? mb : n;
 }
 
-static void accumulate_diag(brn_norm_layer *l, int groups, const brn_norm_step *ns)
+static brn_norm_tensors norm_tensors(brn_model *m, const brn_norm_layer *l)
 {
-    const float rmax = (float)ns->rmax, rmin = (float)(1.0 / ns->rmax), dmax = (float)ns->dmax;
-    for (int c = 0; c < l->c; c++)
-        for (int g = 0; g < groups; g++) {
-            const float *sv = l->saved + 4 * ((size_t)c * groups + g);
-            float r = sv[2], d = sv[3];
-            l->diag.sum_abs_r1 += fabs((double)r - 1.0);
-            l->diag.sum_abs_d += fabs((double)d);
-            l->diag.r_clipped += r >= rmax || r <= rmin;
-            l->diag.d_clipped += d >= dmax || d <= -dmax;
-            l->diag.count++;
-        }
+    brn_norm_tensors t = {.saved = l->saved};
+    if (m->cfg.norm == BRN_NORM_NONE) return t;
+    t.gamma = m->params + l->gamma;
+    t.beta = m->params + l->beta;
+    t.dgamma = m->grads + l->gamma;
+    t.dbeta = m->grads + l->beta;
+    if (m->cfg.norm == BRN_NORM_BN || m->cfg.norm == BRN_NORM_BRN) {
+        t.run_mean = m->buffers + l->run_mean;
+        t.run_var = m->buffers + l->run_var;
+    }
+    return t;
 }
 
-/* a = relu(norm(x)) */
-static int norm_forward(brn_model *m, brn_norm_layer *l, float *a, const float *x, brn_act_shape s,
-                        const step_ctx *ctx)
+static brn_norm_desc norm_desc(const brn_model *m, brn_act_shape s)
 {
     const brn_model_config *c = &m->cfg;
-    brn_norm_params_f32 p = norm_params(m, l);
-    int rc = 0;
-    switch (c->norm) {
-    case BRN_NORM_NONE:
-        brn_cpu_relu_forward_f32(a, x, (size_t)s.c * s.n * s.h * s.w);
-        return 0;
-    case BRN_NORM_GN:
-    case BRN_NORM_LN:
-        rc = brn_cpu_groupnorm_forward_f32(a, l->saved, x, &p, c->eps, &s, c->norm == BRN_NORM_LN ? 1 : c->gn_groups, 1);
-        break;
-    case BRN_NORM_BN:
-    case BRN_NORM_BRN: {
-        brn_bn_config bc = {c->norm == BRN_NORM_BRN, c->eps, ctx->ns ? ctx->ns->momentum : 0,
-                            ctx->ns ? ctx->ns->rmax : 1, ctx->ns ? ctx->ns->dmax : 0, 1};
-        if (!ctx->train && !ctx->batch_stats) {
-            brn_cpu_batchnorm_forward_eval_f32(a, x, &p, &bc, &s, 1);
-            return 0;
-        }
-        int group = norm_group(m, s.n);
-        if (!ctx->train) bc = (brn_bn_config){0, c->eps, 0, 1, 0, 0}; /* plain batch statistics */
-        rc = brn_cpu_batchnorm_forward_train_f32(a, l->saved, x, &p, &bc, &s, group, 1);
-        if (!rc && ctx->train && c->norm == BRN_NORM_BRN) accumulate_diag(l, s.n / group, ctx->ns);
-        break;
-    }
-    }
-    if (rc)
-        snprintf(ctx->err, ctx->errlen,
-                 "microbatch: layer %s normalizes groups of %d example(s) x %dx%d = fewer than 2 values per "
-                 "channel; use a larger microbatch/batch-size",
-                 l->name, norm_group(m, s.n), s.h, s.w);
-    return rc;
+    return (brn_norm_desc){.kind = c->norm, .shape = s, .group = norm_group(m, s.n), .gn_groups = c->gn_groups,
+                           .eps = c->eps, .relu = 1};
 }
 
-static void norm_backward(brn_model *m, brn_norm_layer *l, float *dx, const float *da, const float *a,
-                          const float *x, brn_act_shape s)
+/* a = relu(norm(x)); the group-size rule is checked here, before the backend runs */
+static int norm_forward(brn_model *m, brn_norm_layer *l, void *a, const void *x, brn_act_shape s,
+                        brn_norm_mode mode, char *err, size_t errlen)
 {
-    const brn_model_config *c = &m->cfg;
-    brn_norm_params_f32 p = norm_params(m, l);
-    switch (c->norm) {
-    case BRN_NORM_NONE:
-        brn_cpu_relu_backward_f32(dx, da, a, (size_t)s.c * s.n * s.h * s.w);
-        break;
-    case BRN_NORM_GN:
-    case BRN_NORM_LN:
-        brn_cpu_groupnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, c->norm == BRN_NORM_LN ? 1 : c->gn_groups, 1);
-        break;
-    case BRN_NORM_BN:
-    case BRN_NORM_BRN:
-        brn_cpu_batchnorm_backward_f32(dx, &p, da, a, x, l->saved, &s, norm_group(m, s.n), 1);
-        break;
-    }
+    const brn_norm_desc d = norm_desc(m, s);
+    const int batch_norm = d.kind == BRN_NORM_BN || d.kind == BRN_NORM_BRN;
+    if (batch_norm && mode != BRN_NORM_EVAL_RUNNING && (size_t)d.group * s.h * s.w < 2)
+        return brn_errorf(err, errlen, BRN_EINVAL,
+                          "microbatch: layer %s normalizes groups of %d example(s) x %dx%d = fewer than 2 values per "
+                          "channel; use a larger microbatch/batch-size",
+                          l->name, d.group, s.h, s.w);
+    const brn_norm_tensors t = norm_tensors(m, l);
+    OP(norm_forward, &d, mode, &t, a, x, m->scalars);
+    if (mode == BRN_NORM_TRAIN && d.kind == BRN_NORM_BRN)
+        OP(renorm_diag, m->diag + l->index, l->saved, s.c, s.n / d.group, m->scalars);
+    return 0;
 }
 
-static void conv_fwd(brn_model *m, const brn_conv_layer *l, float *y, const float *x, int n, int h, int w)
+static void norm_backward(brn_model *m, brn_norm_layer *l, void *dx, const void *da, const void *a, const void *x,
+                          brn_act_shape s)
+{
+    const brn_norm_desc d = norm_desc(m, s);
+    const brn_norm_tensors t = norm_tensors(m, l);
+    OP(norm_backward, &d, &t, dx, da, a, x);
+}
+
+static void conv_fwd(brn_model *m, const brn_conv_layer *l, void *y, const void *x, int n, int h, int w)
 {
     brn_conv_shape s;
     brn_conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
-    brn_cpu_conv_forward_f32(y, x, m->params + l->w, &s, m->conv_scratch);
+    OP(conv_forward, y, x, m->params + l->w, &s, m->workspace);
 }
 
-static void conv_bwd(brn_model *m, const brn_conv_layer *l, float *dx, const float *dy, const float *x, int n,
-                     int h, int w, int accumulate)
+static void conv_bwd(brn_model *m, const brn_conv_layer *l, void *dx, const void *dy, const void *x, int n, int h,
+                     int w, int accumulate)
 {
     brn_conv_shape s;
     brn_conv_shape_init(&s, l->cin, l->cout, n, h, w, l->k, l->stride);
-    brn_cpu_conv_backward_f32(dx, m->grads + l->w, dy, x, m->params + l->w, &s, accumulate, m->conv_scratch,
-                      m->dw_scratch);
+    OP(conv_backward, dx, m->grads + l->w, dy, x, m->params + l->w, &s, accumulate, m->workspace);
 }
 
-
-int brn_model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
-                  char *err, size_t errlen)
+int brn_model_forward(brn_model *m, int n, brn_norm_mode mode, char *err, size_t errlen)
 {
     const brn_model_config *c = &m->cfg;
-    step_ctx ctx = {train, batch_stats, ns, err, errlen};
     int h = c->in_h, w = c->in_w, rc;
-    if (x != m->input) memcpy(m->input, x, sizeof(float) * n * c->in_c * h * w);
     conv_fwd(m, &m->stem, m->stem_out, m->input, n, h, w);
-    const float *cur = m->stem_out;
+    const void *cur = m->stem_out;
     for (int i = 0; i < m->n_blocks; i++) {
         brn_block *b = &m->blocks[i];
-        const int oh = b->oh, ow = b->ow;
-        size_t out_sz = (size_t)n * b->cout * oh * ow;
-        if ((rc = norm_forward(m, &b->n1, b->a1, cur, (brn_act_shape){b->cin, n, h, w}, &ctx))) return rc;
+        const brn_act_shape in = {.c = b->cin, .n = n, .h = h, .w = w};
+        const brn_act_shape out = {.c = b->cout, .n = n, .h = b->oh, .w = b->ow};
+        if ((rc = norm_forward(m, &b->n1, b->a1, cur, in, mode, err, errlen))) return rc;
         conv_fwd(m, &b->conv1, b->c1, b->a1, n, h, w);
-        if ((rc = norm_forward(m, &b->n2, b->a2, b->c1, (brn_act_shape){b->cout, n, oh, ow}, &ctx))) return rc;
-        const int dropping = c->dropout > 0 && train;
-        if (dropping)
-            brn_cpu_dropout_forward_f32(b->d2, b->keep, b->a2, out_sz, c->dropout, ns->dropout_seed ^ brn_rng_mix((uint64_t)i));
-        conv_fwd(m, &b->conv2, b->out, dropping ? b->d2 : b->a2, n, oh, ow);
+        if ((rc = norm_forward(m, &b->n2, b->a2, b->c1, out, mode, err, errlen))) return rc;
+        const int dropping = c->dropout > 0 && mode == BRN_NORM_TRAIN;
+        if (dropping) OP(dropout_forward, b->d2, b->keep, b->a2, out, c->dropout, brn_rng_mix((uint64_t)i), m->scalars);
+        conv_fwd(m, &b->conv2, b->out, dropping ? b->d2 : b->a2, n, b->oh, b->ow);
         if (b->projection) {
             conv_fwd(m, &b->shortcut, m->sc_tmp, b->a1, n, h, w);
-            brn_cpu_add_inplace_f32(b->out, m->sc_tmp, out_sz);
+            OP(add, b->out, m->sc_tmp, out);
         } else {
-            brn_cpu_add_inplace_f32(b->out, cur, out_sz);
+            OP(add, b->out, cur, out);
         }
         cur = b->out;
-        h = oh;
-        w = ow;
+        h = b->oh;
+        w = b->ow;
     }
-    brn_act_shape fs = {m->feat, n, h, w};
-    if ((rc = norm_forward(m, &m->final_norm, m->final_a, cur, fs, &ctx))) return rc;
-    brn_cpu_avgpool_forward_f32(m->pooled, m->final_a, &fs);
-    brn_cpu_linear_forward_f32(m->logits, m->pooled, m->params + m->fc_w, m->params + m->fc_b, n, m->feat, c->classes);
+    const brn_act_shape fs = {.c = m->feat, .n = n, .h = h, .w = w};
+    if ((rc = norm_forward(m, &m->final_norm, m->final_a, cur, fs, mode, err, errlen))) return rc;
+    OP(avgpool_forward, m->pooled, m->final_a, fs);
+    OP(linear_forward, m->logits, m->pooled, m->params + m->fc_w, m->params + m->fc_b, n, m->feat, c->classes);
     return 0;
 }
 
 /* Backward from m->dlogits (already holding dL/dlogits). */
-int brn_model_backward(brn_model *m, int n)
+static void model_backward(brn_model *m, int n)
 {
     const brn_model_config *c = &m->cfg;
     const int h = m->n_blocks ? m->blocks[m->n_blocks - 1].oh : c->in_h;
     const int w = m->n_blocks ? m->blocks[m->n_blocks - 1].ow : c->in_w;
     float *dpool = m->g[3];
-    brn_cpu_linear_backward_f32(dpool, m->grads + m->fc_w, m->grads + m->fc_b, m->dlogits, m->pooled,
-                        m->params + m->fc_w, n, m->feat, c->classes);
-    brn_act_shape fs = {m->feat, n, h, w};
-    brn_cpu_avgpool_backward_f32(m->g[2], dpool, &fs);
-    const float *last = m->n_blocks ? m->blocks[m->n_blocks - 1].out : m->stem_out;
-    float *gcur = m->g[0], *gnext = m->g[1];
+    OP(linear_backward, dpool, m->grads + m->fc_w, m->grads + m->fc_b, m->dlogits, m->pooled, m->params + m->fc_w, n,
+       m->feat, c->classes);
+    const brn_act_shape fs = {.c = m->feat, .n = n, .h = h, .w = w};
+    OP(avgpool_backward, m->g[2], dpool, fs);
+    const void *last = m->n_blocks ? m->blocks[m->n_blocks - 1].out : m->stem_out;
+    void *gcur = m->g[0], *gnext = m->g[1];
     norm_backward(m, &m->final_norm, gcur, m->g[2], m->final_a, last, fs);
-    float *dd2 = m->g[2], *dc1 = m->g[3], *da1 = m->g[4];
+    void *dd2 = m->g[2], *dc1 = m->g[3], *da1 = m->g[4];
     for (int i = m->n_blocks - 1; i >= 0; i--) {
         brn_block *b = &m->blocks[i];
         const int ih = b->ih, iw = b->iw, oh = b->oh, ow = b->ow;
-        size_t out_sz = (size_t)n * b->cout * oh * ow;
-        const float *x_in = i ? m->blocks[i - 1].out : m->stem_out;
+        const brn_act_shape in = {.c = b->cin, .n = n, .h = ih, .w = iw};
+        const brn_act_shape out = {.c = b->cout, .n = n, .h = oh, .w = ow};
+        const void *x_in = i ? m->blocks[i - 1].out : m->stem_out;
         if (b->projection) conv_bwd(m, &b->shortcut, da1, gcur, b->a1, n, ih, iw, 0);
         conv_bwd(m, &b->conv2, dd2, gcur, b->d2, n, oh, ow, 0);
-        if (c->dropout > 0) brn_cpu_dropout_backward_f32(dd2, dd2, b->keep, out_sz, c->dropout);
-        norm_backward(m, &b->n2, dc1, dd2, b->a2, b->c1, (brn_act_shape){b->cout, n, oh, ow});
+        if (c->dropout > 0) OP(dropout_backward, dd2, dd2, b->keep, out, c->dropout);
+        norm_backward(m, &b->n2, dc1, dd2, b->a2, b->c1, out);
         conv_bwd(m, &b->conv1, da1, dc1, b->a1, n, ih, iw, b->projection);
-        norm_backward(m, &b->n1, gnext, da1, b->a1, x_in, (brn_act_shape){b->cin, n, ih, iw});
-        if (!b->projection) brn_cpu_add_inplace_f32(gnext, gcur, (size_t)n * b->cin * ih * iw);
-        float *t = gcur;
+        norm_backward(m, &b->n1, gnext, da1, b->a1, x_in, in);
+        if (!b->projection) OP(add, gnext, gcur, in);
+        void *t = gcur;
         gcur = gnext;
         gnext = t;
     }
     conv_bwd(m, &m->stem, NULL, gcur, m->input, n, c->in_h, c->in_w, 0);
+}
+
+int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen)
+{
+    OP(zero, m->grads, sizeof(float) * m->n_params);
+    int rc = brn_model_forward(m, n, BRN_NORM_TRAIN, err, errlen);
+    if (rc) return rc;
+    OP(softmax_xent, m->dlogits, m->logits, m->labels, n, m->cfg.classes, m->result);
+    model_backward(m, n);
     return 0;
 }
 
-
-int brn_model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
-                     double *loss, int *correct, char *err, size_t errlen)
+void brn_model_sgd_step(brn_model *m, const brn_sgd *opt)
 {
-    memset(m->grads, 0, sizeof(float) * m->n_params);
-    int rc = brn_model_forward(m, x, n, 1, 0, ns, err, errlen);
-    if (rc) return rc;
-    *loss = brn_cpu_softmax_xent_f32(m->dlogits, m->logits, labels, n, m->cfg.classes, correct);
-    return brn_model_backward(m, n);
+    OP(sgd_step, m->params, m->grads, m->velocity, m->n_params, opt, m->scalars);
 }
 
-int brn_model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
-                     double *loss_sum, int *correct, char *err, size_t errlen)
+int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen)
 {
-    int rc = brn_model_forward(m, x, n, 0, batch_stats, NULL, err, errlen);
+    brn_step_result r;
+    int rc = OP(download, &r, m->result, sizeof r, err, errlen);
     if (rc) return rc;
-    *loss_sum = n * brn_cpu_softmax_xent_f32(NULL, m->logits, labels, n, m->cfg.classes, correct);
+    *loss = r.loss;
+    *correct = (int)r.correct;
     return 0;
 }
 
+int brn_model_eval_batch(brn_model *m, int n, int batch_stats, char *err, size_t errlen)
+{
+    int rc = brn_model_forward(m, n, batch_stats ? BRN_NORM_EVAL_BATCH : BRN_NORM_EVAL_RUNNING, err, errlen);
+    if (rc) return rc;
+    OP(softmax_xent, NULL, m->logits, m->labels, n, m->cfg.classes, m->result);
+    return 0;
+}
+
+void brn_model_diag_reset(brn_model *m) { OP(zero, m->diag, sizeof *m->diag * m->n_norms); }
+
+int brn_model_diag_read(brn_model *m, brn_diag_acc *host, char *err, size_t errlen)
+{
+    return OP(download, host, m->diag, sizeof *m->diag * m->n_norms, err, errlen);
+}
+
+void brn_model_diag_write(brn_model *m, const brn_diag_acc *host)
+{
+    OP(upload, m->diag, host, sizeof *m->diag * m->n_norms);
+}

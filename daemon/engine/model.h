@@ -1,20 +1,22 @@
-/* The Wide Residual Network on the CPU backend (the reference).
+/* The Wide Residual Network, on any backend (backend.h).
  *
  * WRN-d-k (DESIGN.md): stem conv3x3 -> 3 groups of n = (d-4)/6 pre-activation blocks
  * (widths 16k, 32k, 64k; strides 1, 2, 2) -> norm -> ReLU -> global average pool -> fc.
  * Block: a1 = relu(norm1(x)); c1 = conv1(a1); a2 = relu(norm2(c1)); [dropout];
  *        out = conv2(.) + (shortcut(a1) if the shape changes else x).
  *
- * Memory: one buffer each for parameters, their gradients and the running statistics
- * ("buffers"), with a table of named views (the checkpoint names); activations in one
- * arena sized for the largest batch. Activations are laid out [C][N][H][W]. */
+ * Memory (all in the backend's memory): one buffer each for parameters, their gradients,
+ * the SGD velocity and the running statistics ("buffers"), with a table of named views
+ * (the checkpoint names); activations, norm statistics, the step's scalars and result and
+ * the convolution workspace in one arena sized for the largest batch. The host reads and
+ * writes tensors only through brn_model_read/write_tensor (the layout boundary). */
 #ifndef BRN_MODEL_H
 #define BRN_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpu/layers.h"
+#include "backend.h"
 #include "spec.h"
 
 #define BRN_MODEL_NAME_LEN 48
@@ -26,7 +28,7 @@ typedef struct brn_tensor_info {
     brn_tensor_kind kind;
     int ndim;
     int shape[4];
-    size_t offset;   /* into params (BRN_TENSOR_PARAM) or buffers (BRN_TENSOR_BUFFER) */
+    size_t offset;   /* into params (BRN_TENSOR_PARAM) or buffers (BRN_TENSOR_BUFFER), in floats */
     size_t count;
 } brn_tensor_info;
 
@@ -41,26 +43,13 @@ typedef struct brn_model_config {
     double dropout;
 } brn_model_config;
 
-/* Per-step settings of the normalization layers. */
-typedef struct brn_norm_step {
-    double momentum;
-    double rmax, dmax;   /* BRN limits now (1, 0: plain BN) */
-    uint64_t dropout_seed; /* this step's dropout masks derive from it */
-} brn_norm_step;
-
-/* Renorm diagnostics accumulated over steps for one BRN layer. */
-typedef struct brn_norm_diag_acc {
-    double sum_abs_r1, sum_abs_d;
-    long r_clipped, d_clipped, count;
-} brn_norm_diag_acc;
-
 typedef struct brn_norm_layer {
     char name[BRN_MODEL_NAME_LEN];   /* "blocks.3.bn2" */
     int c;
     size_t gamma, beta;          /* param offsets */
     size_t run_mean, run_var;    /* buffer offsets (run_var: running std for BRN) */
-    float *saved;                /* per-group statistics for backward */
-    brn_norm_diag_acc diag;
+    float *saved;                /* per-group statistics for backward (backend memory) */
+    int index;                   /* position in norms[] and in the diagnostics array */
 } brn_norm_layer;
 
 typedef struct brn_conv_layer {
@@ -70,18 +59,19 @@ typedef struct brn_conv_layer {
 
 typedef struct brn_block {
     int cin, cout, stride, projection;
-    int ih, iw, oh, ow;               /* spatial size in and out */
+    int ih, iw, oh, ow;                   /* spatial size in and out */
     brn_norm_layer n1, n2;
     brn_conv_layer conv1, conv2, shortcut;
-    float *a1, *c1, *a2, *d2, *out;   /* activations */
-    uint8_t *keep;                    /* dropout mask */
+    void *a1, *c1, *a2, *d2, *out;        /* activations */
+    uint8_t *keep;                        /* dropout mask */
 } brn_block;
 
 typedef struct brn_model {
     brn_model_config cfg;
+    brn_backend *be;                 /* not owned */
     brn_tensor_info *tensors;
     int n_tensors, cap_tensors;
-    float *params, *grads, *buffers;
+    float *params, *grads, *velocity, *buffers;
     size_t n_params, n_buffers;
 
     brn_conv_layer stem;
@@ -93,51 +83,74 @@ typedef struct brn_model {
     size_t fc_w, fc_b;
     int feat;                        /* channels into the fc layer (64k) */
 
-    /* activations for the current batch */
-    float *input, *stem_out, *final_a, *pooled, *logits, *dlogits, *sc_tmp;
-    float *g[5];                     /* gradient work buffers */
-    float *conv_scratch, *dw_scratch;
-    float *arena;
-    size_t arena_size;
-    int threads;
+    /* the arena: activations of the current batch and what the step reads and writes */
+    void *input, *stem_out, *final_a, *sc_tmp;
+    void *g[5];                      /* activation-gradient work buffers */
+    float *pooled, *logits, *dlogits;
+    int *labels;
+    brn_step_scalars *scalars;
+    brn_step_result *result;
+    brn_diag_acc *diag;              /* one per norm layer */
+    void *workspace;                 /* the convolutions' */
+    size_t workspace_bytes;
+    void *arena;
+    size_t arena_bytes;
 } brn_model;
 
 /* Memory a model needs, without allocating it. */
 typedef struct brn_memory_estimate {
     size_t parameters;        /* count */
     size_t state_bytes;       /* parameters, gradients, SGD velocity, running statistics */
-    size_t activation_bytes;  /* activations and their gradients at max_batch */
-    size_t scratch_bytes;     /* convolution scratch (CPU: per thread) */
+    size_t activation_bytes;  /* activations, their gradients and norm statistics at max_batch */
+    size_t scratch_bytes;     /* convolution workspace (CPU: per thread) */
     size_t total_bytes;
 } brn_memory_estimate;
 
-int brn_model_estimate(const brn_model_config *cfg, int threads, brn_memory_estimate *out, char *err,
+int brn_model_estimate(const brn_model_config *cfg, brn_backend *be, brn_memory_estimate *out, char *err,
                        size_t errlen);
 
-int brn_model_init(brn_model *m, const brn_model_config *cfg, int threads, char *err, size_t errlen);
+/* Lays out and allocates the model on be (which must outlive it). Returns 0, BRN_EINVAL
+ * (a bad shape), or BRN_ENOMEM naming the device and the size. */
+int brn_model_init(brn_model *m, const brn_model_config *cfg, brn_backend *be, char *err, size_t errlen);
 void brn_model_free(brn_model *m);
 
 /* He-normal (fan out) convolutions, PyTorch's default for the linear layer, norm gamma 1
- * and beta 0, running mean 0 and running var/std 1. */
-void brn_model_init_weights(brn_model *m, uint64_t seed);
+ * and beta 0, running mean 0 and running var/std 1; the velocity 0. */
+int brn_model_init_weights(brn_model *m, uint64_t seed, char *err, size_t errlen);
 
 const brn_tensor_info *brn_model_find_tensor(const brn_model *m, const char *name);
-float *brn_model_tensor_data(brn_model *m, const brn_tensor_info *t);
 
-/* Training step part 1+2: forward in training mode on x ([C][N][H][W], n <= max_batch),
- * loss, backward. Gradients are zeroed first. Returns 0 or BRN_EINVAL (a norm group too
- * small) with err filled. */
-int brn_model_train_step(brn_model *m, const float *x, const int *labels, int n, const brn_norm_step *ns,
-                     double *loss, int *correct, char *err, size_t errlen);
+/* Which copy of a tensor: the value, its gradient or its SGD velocity (parameters only). */
+typedef enum { BRN_VIEW_VALUE, BRN_VIEW_GRAD, BRN_VIEW_VELOCITY } brn_tensor_view;
 
-/* Forward only. train = 0: evaluation (eval_stats chooses running or batch statistics). */
-int brn_model_forward(brn_model *m, const float *x, int n, int train, int batch_stats, const brn_norm_step *ns,
-                  char *err, size_t errlen);
-int brn_model_backward(brn_model *m, int n);
+/* Host <-> backend for one named tensor, in PyTorch's layout (t->shape). */
+int brn_model_read_tensor(brn_model *m, const brn_tensor_info *t, brn_tensor_view view, float *host, char *err,
+                          size_t errlen);
+void brn_model_write_tensor(brn_model *m, const brn_tensor_info *t, brn_tensor_view view, const float *host);
+/* An activation of the current batch (n examples, shape from the block) as [C][N][H][W]. */
+int brn_model_read_act(brn_model *m, const void *act, brn_act_shape s, float *host, char *err, size_t errlen);
 
-/* Evaluate a batch: loss (sum over the batch, not the mean) and hits. */
-int brn_model_eval_batch(brn_model *m, const float *x, const int *labels, int n, int batch_stats,
-                     double *loss_sum, int *correct, char *err, size_t errlen);
+/* The step's inputs: n examples x[C][N][H][W] with their labels, and its scalars. */
+void brn_model_set_batch(brn_model *m, const float *x, const int *labels, int n);
+void brn_model_set_scalars(brn_model *m, const brn_step_scalars *sc);
 
+/* Training step part 1+2 on the batch set: gradients zeroed, forward in training mode,
+ * loss, backward; BRN layers add to their diagnostics. Returns 0 or BRN_EINVAL (a norm
+ * group too small: message names `microbatch`) or the backend's error. */
+int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen);
+/* The SGD update with the scalars' learning rate. */
+void brn_model_sgd_step(brn_model *m, const brn_sgd *opt);
+/* The last step's (or evaluation batch's) loss and hits; waits for the backend. */
+int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen);
+
+/* Forward only on the batch set; mode chooses the normalization statistics. */
+int brn_model_forward(brn_model *m, int n, brn_norm_mode mode, char *err, size_t errlen);
+/* Forward in evaluation mode, then the loss: read it with brn_model_step_result. */
+int brn_model_eval_batch(brn_model *m, int n, int batch_stats, char *err, size_t errlen);
+
+/* Renorm diagnostics, one per norm layer in norms[] order (zero for non-BRN layers). */
+void brn_model_diag_reset(brn_model *m);
+int brn_model_diag_read(brn_model *m, brn_diag_acc *host, char *err, size_t errlen);
+void brn_model_diag_write(brn_model *m, const brn_diag_acc *host);
 
 #endif

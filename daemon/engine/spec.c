@@ -26,6 +26,7 @@ static const char *const EVAL_NAMES[] = {"moving", "batch", NULL};
 static const char *const RENORM_NAMES[] = {"linear", "logistic", NULL};
 static const char *const LR_NAMES[] = {"constant", "step", "cosine", NULL};
 static const char *const SAMPLING_NAMES[] = {"iid", "non_iid", NULL};
+static const char *const PRECISION_NAMES[] = {"fp32", "tf32", "bf16", NULL};
 
 #define OFF(f) offsetof(brn_job_spec, f)
 #define SZ(f) sizeof(((brn_job_spec *)0)->f)
@@ -68,7 +69,8 @@ static const field_def FIELDS[] = {
     {"labels_per_batch", F_INT, OFF(labels_per_batch), 0, NULL, "non_iid: labels per batch L"},
     {"seed", F_U64, OFF(seed), 0, NULL, "random seed"},
     {"threads", F_INT, OFF(threads), 0, NULL, "CPU threads (0 = all cores)"},
-    {"device", F_STR, OFF(device), SZ(device), NULL, "cpu | cuda | auto"},
+    {"device", F_STR, OFF(device), SZ(device), NULL, "cpu | cuda | cuda:N | auto (a GPU when one is usable)"},
+    {"precision", F_ENUM, OFF(precision), 0, PRECISION_NAMES, "fp32 | tf32 | bf16 (GPU only: tf32, bf16)"},
     {"init", F_STR, OFF(init), SZ(init), NULL, "initial weights from a safetensors checkpoint"},
     {"checkpoint_dir", F_STR, OFF(checkpoint_dir), SZ(checkpoint_dir), NULL, "directory for last.safetensors"},
     {"eval_every", F_INT, OFF(eval_every), 0, NULL, "evaluate every N epochs (and after the last)"},
@@ -355,8 +357,9 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
             FAIL("labels-per-batch: %d does not divide batch-size %d", s->labels_per_batch, s->batch_size);
     }
     if (s->threads < 0 || s->threads > 1024) FAIL("threads: %d is not in 0..1024", s->threads);
-    if (strcmp(s->device, "cpu") && strcmp(s->device, "cuda") && strcmp(s->device, "auto"))
-        FAIL("device: '%s' is not one of cpu, cuda, auto", s->device);
+    int gpu;
+    if (strcmp(s->device, "cpu") && strcmp(s->device, "auto") && !brn_device_is_cuda(s->device, &gpu))
+        FAIL("device: '%s' is not one of cpu, cuda, cuda:N (N = 0..%d), auto", s->device, BRN_MAX_GPUS - 1);
     if (s->eval_every < 0) FAIL("eval-every: %d is negative", s->eval_every);
     if (s->log_steps < 0) FAIL("log-steps: %d is negative", s->log_steps);
     if (s->save_every < 0) FAIL("save-every: %d is negative", s->save_every);
@@ -499,3 +502,19 @@ void brn_spec_print_help(FILE *out)
 
 const char *brn_norm_kind_name(brn_norm_kind k) { return NORM_NAMES[k]; }
 const char *brn_lr_schedule_name(brn_lr_schedule k) { return LR_NAMES[k]; }
+const char *brn_precision_name(brn_precision p) { return PRECISION_NAMES[p]; }
+
+int brn_device_is_cuda(const char *device, int *index)
+{
+    if (strncmp(device, "cuda", 4)) return 0;
+    if (!device[4]) {
+        *index = 0;
+        return 1;
+    }
+    long n;
+    if (device[4] != ':' || !device[5] || device[5] == '-' || device[5] == '+' || parse_long(device + 5, &n) ||
+        n >= BRN_MAX_GPUS)
+        return 0;
+    *index = (int)n;
+    return 1;
+}

@@ -21,6 +21,9 @@ typedef enum { BRN_EVAL_MOVING, BRN_EVAL_BATCH } brn_eval_stats;
 typedef enum { BRN_RENORM_LINEAR, BRN_RENORM_LOGISTIC } brn_renorm_schedule;
 typedef enum { BRN_LR_CONSTANT, BRN_LR_STEP, BRN_LR_COSINE } brn_lr_schedule;
 typedef enum { BRN_SAMPLING_IID, BRN_SAMPLING_NON_IID } brn_sampling;
+/* fp32: exact FP32 (no TF32 on a GPU); tf32: TF32 tensor-core convolutions and GEMMs;
+ * bf16: bf16 activations and convolutions, fp32 master weights, statistics and norm math */
+typedef enum { BRN_PRECISION_FP32, BRN_PRECISION_TF32, BRN_PRECISION_BF16 } brn_precision;
 
 #define BRN_SPEC_MAX_MILESTONES 8
 #define BRN_SPEC_NAME_LEN 64
@@ -28,6 +31,9 @@ typedef enum { BRN_SAMPLING_IID, BRN_SAMPLING_NON_IID } brn_sampling;
 
 /* "Not given" marker for integer fields whose default depends on the job (resolved later). */
 #define BRN_SPEC_AUTO (-1)
+
+/* GPUs a device string can name: cuda:0 .. cuda:BRN_MAX_GPUS-1 */
+#define BRN_MAX_GPUS 64
 
 typedef struct brn_job_spec {
     /* model */
@@ -73,7 +79,8 @@ typedef struct brn_job_spec {
     /* run */
     uint64_t seed;
     int threads;               /* 0 = all cores */
-    char device[BRN_SPEC_NAME_LEN];    /* cpu | cuda | auto */
+    char device[BRN_SPEC_NAME_LEN];    /* cpu | cuda | cuda:N | auto */
+    brn_precision precision;
     char init[BRN_SPEC_PATH_LEN];      /* initial weights (safetensors), local runs only */
     char checkpoint_dir[BRN_SPEC_PATH_LEN];
     int eval_every;            /* epochs */
@@ -123,5 +130,9 @@ int brn_spec_for_each(const brn_job_spec *s, brn_spec_field_fn fn, void *user);
 
 const char *brn_norm_kind_name(brn_norm_kind k);
 const char *brn_lr_schedule_name(brn_lr_schedule k);
+const char *brn_precision_name(brn_precision p);
+
+/* device is "cuda" or "cuda:N": 1 with *index (0 for "cuda"); else 0. */
+int brn_device_is_cuda(const char *device, int *index);
 
 #endif

@@ -1,5 +1,4 @@
 /* brn_train: the training loop around the model, batcher, optimizer and checkpoints. */
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,17 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "batcher.h"
 #include "checkpoint.h"
 #include "data/dataset.h"
 #include "engine.h"
 #include "model.h"
-#include "optim.h"
 #include "rng.h"
 #include "schedule.h"
-
-/* OpenBLAS's own threads would fight ours: the layers split work over images instead. */
-extern void openblas_set_num_threads(int);
 
 typedef struct run {
     brn_job_spec spec;
@@ -26,12 +22,13 @@ typedef struct run {
     brn_dataset train, test;
     brn_batcher batcher;
     brn_resolved res;
+    brn_backend *be;
     brn_model model;
-    float *velocity;
+    float *x;                 /* the staged batch, [C][N][H][W] */
     int *labels;
+    brn_diag_acc *diag;       /* the epoch's renorm diagnostics, read back from the backend */
     brn_run_state st;
     int epochs;
-    char device[96];
     char *err;
     size_t errlen;
 } run;
@@ -65,7 +62,7 @@ static int save_checkpoint(run *r, const char *file)
     if (!r->spec.checkpoint_dir[0]) return 0;
     char path[BRN_SPEC_PATH_LEN + 64];
     snprintf(path, sizeof path, "%s/%s", r->spec.checkpoint_dir, file);
-    int rc = brn_checkpoint_save(path, &r->model, r->velocity, &r->spec, &r->st, r->err, r->errlen);
+    int rc = brn_checkpoint_save(path, &r->model, &r->spec, &r->st, r->err, r->errlen);
     if (!rc && r->hooks && r->hooks->on_checkpoint)
         r->hooks->on_checkpoint(r->hooks->user, path, r->st.epoch, r->st.step);
     return rc;
@@ -76,14 +73,7 @@ static int setup(run *r, const char *resume)
     brn_job_spec *s = &r->spec;
     int rc = brn_spec_validate(s, r->err, r->errlen);
     if (rc) return BRN_EINVAL;
-    if (!strcmp(s->device, "cuda")) {
-        snprintf(r->err, r->errlen, "device: cuda is not available (this build runs on the CPU)");
-        return BRN_EDEVICE;
-    }
-    int threads = s->threads > 0 ? s->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    brn_cpu_set_threads(threads);
-    openblas_set_num_threads(1);
-    snprintf(r->device, sizeof r->device, "cpu (%d thread%s, OpenBLAS)", threads, threads == 1 ? "" : "s");
+    if ((rc = brn_backend_open(s, &r->be, r->err, r->errlen))) return rc;
 
     if ((rc = brn_dataset_load(s->dataset, s->data_dir, &r->train, &r->test, r->err, r->errlen))) return rc;
     brn_dataset_truncate(&r->train, s->train_subset);
@@ -99,26 +89,29 @@ static int setup(run *r, const char *resume)
     brn_spec_resolve(s, r->train.n, &r->res);
     r->epochs = s->steps ? (int)((s->steps + r->res.steps_per_epoch - 1) / r->res.steps_per_epoch) : s->epochs;
 
-    brn_model_config mc = {s->depth, s->width, r->train.c, r->train.h, r->train.w, r->train.classes,
-                           s->batch_size, s->norm, s->norm_eps, s->microbatch, s->gn_groups, s->dropout};
-    if ((rc = brn_model_init(&r->model, &mc, threads, r->err, r->errlen))) return rc;
-    r->velocity = calloc(r->model.n_params, sizeof(float));
+    const brn_model_config mc = {
+        .depth = s->depth, .width = s->width, .in_c = r->train.c, .in_h = r->train.h, .in_w = r->train.w,
+        .classes = r->train.classes, .max_batch = s->batch_size, .norm = s->norm, .eps = s->norm_eps,
+        .microbatch = s->microbatch, .gn_groups = s->gn_groups, .dropout = s->dropout,
+    };
+    if ((rc = brn_model_init(&r->model, &mc, r->be, r->err, r->errlen))) return rc;
+    r->x = malloc(sizeof(float) * s->batch_size * r->train.c * r->train.h * r->train.w);
     r->labels = calloc(s->batch_size, sizeof(int));
-    if (!r->velocity || !r->labels) {
+    r->diag = calloc(r->model.n_norms, sizeof *r->diag);
+    if (!r->x || !r->labels || !r->diag) {
         snprintf(r->err, r->errlen, "out of memory");
         return BRN_ENOMEM;
     }
     if (resume) {
         brn_run_state keep = r->st;
-        rc = brn_checkpoint_load(resume, &r->model, r->velocity, &r->st, NULL, r->err, r->errlen);
+        rc = brn_checkpoint_load(resume, &r->model, &r->st, NULL, r->err, r->errlen);
         r->st.channels = keep.channels;
         memcpy(r->st.input_mean, keep.input_mean, sizeof keep.input_mean);
         memcpy(r->st.input_std, keep.input_std, sizeof keep.input_std);
-    } else if (s->init[0]) {
-        brn_model_init_weights(&r->model, s->seed);   /* buffers a weights-only file may lack */
-        rc = brn_checkpoint_load(s->init, &r->model, NULL, NULL, NULL, r->err, r->errlen);
     } else {
-        brn_model_init_weights(&r->model, s->seed);
+        /* a weights-only init file may lack buffers: initialize everything first */
+        rc = brn_model_init_weights(&r->model, s->seed, r->err, r->errlen);
+        if (!rc && s->init[0]) rc = brn_checkpoint_load(s->init, &r->model, NULL, NULL, r->err, r->errlen);
     }
     return rc;
 }
@@ -126,20 +119,26 @@ static int setup(run *r, const char *resume)
 static void teardown(run *r)
 {
     brn_model_free(&r->model);
+    if (r->be) brn_backend_close(r->be);
     brn_batcher_free(&r->batcher);
     brn_dataset_free(&r->train);
     brn_dataset_free(&r->test);
-    free(r->velocity);
+    free(r->x);
     free(r->labels);
+    free(r->diag);
 }
 
 static void announce(run *r)
 {
     const brn_job_spec *s = &r->spec;
-    brn_run_info info = {r->res.steps_per_epoch, r->res.total_steps, r->epochs, r->st.step, r->st.epoch,
-                         r->res.renorm_warmup, r->res.rmax_steps, r->res.dmax_steps, r->res.norm_momentum,
-                         r->train.n, r->test.n, r->train.c, r->train.h, r->train.w, r->train.classes,
-                         (long)r->model.n_params, r->device};
+    const brn_run_info info = {
+        .steps_per_epoch = r->res.steps_per_epoch, .total_steps = r->res.total_steps, .epochs = r->epochs,
+        .start_step = r->st.step, .start_epoch = r->st.epoch, .renorm_warmup = r->res.renorm_warmup,
+        .rmax_steps = r->res.rmax_steps, .dmax_steps = r->res.dmax_steps, .norm_momentum = r->res.norm_momentum,
+        .train_examples = r->train.n, .test_examples = r->test.n, .in_c = r->train.c, .in_h = r->train.h,
+        .in_w = r->train.w, .classes = r->train.classes, .parameters = (long)r->model.n_params,
+        .device = r->be->description,
+    };
     if (r->hooks && r->hooks->on_start) r->hooks->on_start(r->hooks->user, &info);
     if (s->norm == BRN_NORM_BRN)
         run_log(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
@@ -153,26 +152,24 @@ static void announce(run *r)
               r->res.norm_momentum, 3.0 / r->res.norm_momentum, r->res.total_steps);
 }
 
-static void fill_diag(run *r, brn_renorm_diag *out, int *n_out)
+/* The epoch's per-layer renorm diagnostics (BRN layers only). */
+static int fill_diag(run *r, brn_renorm_diag *out, int *n_out)
 {
+    int rc = brn_model_diag_read(&r->model, r->diag, r->err, r->errlen);
+    if (rc) return rc;
     int k = 0;
     for (int i = 0; i < r->model.n_norms; i++) {
-        const brn_norm_layer *l = r->model.norms[i];
-        const brn_norm_diag_acc *d = &l->diag;
+        const brn_diag_acc *d = &r->diag[i];
         if (!d->count) continue;
         brn_renorm_diag *o = &out[k++];
-        snprintf(o->layer, sizeof o->layer, "%s", l->name);
+        snprintf(o->layer, sizeof o->layer, "%s", r->model.norms[i]->name);
         o->mean_abs_r_minus_1 = d->sum_abs_r1 / d->count;
         o->mean_abs_d = d->sum_abs_d / d->count;
-        o->frac_r_clipped = (double)d->r_clipped / d->count;
-        o->frac_d_clipped = (double)d->d_clipped / d->count;
+        o->frac_r_clipped = d->r_clipped / d->count;
+        o->frac_d_clipped = d->d_clipped / d->count;
     }
     *n_out = k;
-}
-
-static void reset_diag(run *r)
-{
-    for (int i = 0; i < r->model.n_norms; i++) memset(&r->model.norms[i]->diag, 0, sizeof r->model.norms[i]->diag);
+    return 0;
 }
 
 /* Returns 0, BRN_STOPPED, or an error. */
@@ -185,10 +182,12 @@ static int evaluate(run *r, double *loss, double *acc)
         if (stop_requested(r)) return BRN_STOPPED;
         int n = r->test.n - start < B ? (int)(r->test.n - start) : B, correct = 0;
         double ls = 0;
-        brn_batcher_eval_batch(&r->batcher, &r->test, start, n, r->model.input, r->labels);
-        int rc = brn_model_eval_batch(&r->model, r->model.input, r->labels, n, batch_stats, &ls, &correct, r->err,
-                                  r->errlen);
+        brn_batcher_eval_batch(&r->batcher, &r->test, start, n, r->x, r->labels);
+        brn_model_set_batch(&r->model, r->x, r->labels, n);
+        int rc = brn_model_eval_batch(&r->model, n, batch_stats, r->err, r->errlen);
+        if (!rc) rc = brn_model_step_result(&r->model, &ls, &correct, r->err, r->errlen);
         if (rc) return rc;
+        ls *= n;
         loss_sum += ls;
         hits += correct;
     }
@@ -202,12 +201,13 @@ static int train_epoch(run *r, int epoch)
     const brn_job_spec *s = &r->spec;
     brn_run_state *st = &r->st;
     const long spe = r->res.steps_per_epoch;
+    const brn_sgd opt = {.momentum = s->momentum, .weight_decay = s->weight_decay, .nesterov = s->nesterov};
     double t0 = now_seconds(), lr = 0, rmax = 1, dmax = 0;
     if (st->batch == 0) {
         st->loss_sum = 0;
         st->correct = st->seen = 0;
         st->train_seconds = 0;
-        reset_diag(r);
+        brn_model_diag_reset(&r->model);
     }
     const double seconds_before = st->train_seconds;
     for (; st->batch < spe && st->step < r->res.total_steps; st->batch++) {
@@ -217,30 +217,35 @@ static int train_epoch(run *r, int epoch)
             return rc ? rc : BRN_STOPPED;
         }
         const long t = st->step;
-        brn_batcher_train_batch(&r->batcher, epoch, st->batch, t, r->model.input, r->labels);
+        brn_batcher_train_batch(&r->batcher, epoch, st->batch, t, r->x, r->labels);
         lr = brn_schedule_lr(s, &r->res, t);
         brn_schedule_renorm(s, &r->res, t, &rmax, &dmax);
-        brn_norm_step ns = {r->res.norm_momentum, rmax, dmax, brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
+        const brn_step_scalars sc = {.lr = lr, .norm_momentum = r->res.norm_momentum, .rmax = rmax, .dmax = dmax,
+                                     .dropout_seed = brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
+        brn_model_set_batch(&r->model, r->x, r->labels, s->batch_size);
+        brn_model_set_scalars(&r->model, &sc);
+        int rc = brn_model_train_step(&r->model, s->batch_size, r->err, r->errlen);
+        if (rc) return rc;
+        /* the update is queued before the loss is read; a failed job's weights are not kept */
+        brn_model_sgd_step(&r->model, &opt);
         double loss;
         int correct;
-        int rc = brn_model_train_step(&r->model, r->model.input, r->labels, s->batch_size, &ns, &loss, &correct, r->err,
-                                  r->errlen);
-        if (rc) return rc;
+        if ((rc = brn_model_step_result(&r->model, &loss, &correct, r->err, r->errlen))) return rc;
         if (!isfinite(loss)) {
             snprintf(r->err, r->errlen, "the loss became %s at step %ld (epoch %d, batch %ld, lr %g); try a lower --lr",
                      isnan(loss) ? "NaN" : "infinite", t, epoch + 1, st->batch + 1, lr);
             return BRN_ENAN;
         }
-        brn_sgd opt = {lr, s->momentum, s->weight_decay, s->nesterov};
-        brn_sgd_step(r->model.params, r->model.grads, r->velocity, r->model.n_params, &opt);
         st->step++;
         st->loss_sum += loss;
         st->correct += correct;
         st->seen += s->batch_size;
         if (r->hooks && r->hooks->on_step) {
             double secs = seconds_before + now_seconds() - t0;
-            brn_step_info si = {epoch + 1, st->step, st->batch + 1, spe, loss, (double)correct / s->batch_size,
-                                lr, rmax, dmax, secs > 0 ? st->seen / secs : 0};
+            const brn_step_info si = {.epoch = epoch + 1, .step = st->step, .batch = st->batch + 1,
+                                      .batches_per_epoch = spe, .loss = loss,
+                                      .acc = (double)correct / s->batch_size, .lr = lr, .rmax = rmax, .dmax = dmax,
+                                      .images_per_sec = secs > 0 ? st->seen / secs : 0};
             r->hooks->on_step(r->hooks->user, &si);
         }
     }
@@ -279,7 +284,7 @@ static int run_epochs(run *r)
             m.evaluated = 1;
         }
         m.seconds = st->train_seconds + (now_seconds() - eval_start);
-        fill_diag(r, diag, &m.n_diag);
+        if ((rc = fill_diag(r, diag, &m.n_diag))) break;
         m.diag = diag;
         /* Report before checkpointing: a crash in between replays this epoch after the resume
            (the same numbers, stored again idempotently) instead of losing it. */

@@ -2,6 +2,7 @@
 #include "check.h"
 #include "engine.h"
 #include "model.h"
+#include "model_fixture.h"
 
 static void test_model_estimate_matches_allocation(void)
 {
@@ -9,14 +10,17 @@ static void test_model_estimate_matches_allocation(void)
     brn_model_config mc = {.depth = 10, .width = 2, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
                            .max_batch = 32, .norm = BRN_NORM_BRN, .eps = 1e-5, .microbatch = 4, .gn_groups = 8,
                            .dropout = 0.3};
+    brn_backend *be = fixture_cpu(2);
     brn_memory_estimate e;
-    CHECK_EQ_INT(brn_model_estimate(&mc, 2, &e, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_model_estimate(&mc, be, &e, err, sizeof err), 0);
     brn_model m;
-    CHECK_EQ_INT(brn_model_init(&m, &mc, 2, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_model_init(&m, &mc, be, err, sizeof err), 0);
     CHECK_EQ_INT(e.parameters, m.n_params);
-    CHECK_EQ_INT(e.activation_bytes + e.scratch_bytes, m.arena_size * sizeof(float));
+    CHECK_EQ_INT(e.activation_bytes + e.scratch_bytes, m.arena_bytes);
+    CHECK_EQ_INT(e.scratch_bytes, m.workspace_bytes);
     CHECK_EQ_INT(e.state_bytes, sizeof(float) * (3 * m.n_params + m.n_buffers));
     brn_model_free(&m);
+    brn_backend_close(be);
 }
 
 static void test_job_estimate_scales(void)

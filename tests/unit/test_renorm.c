@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model_fixture.h"
 #include "cpu/layers.h"
 #include "errors.h"
 #include "model.h"
@@ -101,21 +102,24 @@ static void test_group_of_one_rejected(void)
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 3, 0), 0);
 
     /* in a whole model: a 4x4 input ends at 1x1, so microbatch 1 leaves one value */
+    brn_backend *be = fixture_cpu(1);
     brn_model m;
     char err[512];
-    brn_model_config mc = {10, 1, 1, 4, 4, 3, 4, BRN_NORM_BRN, 1e-5, 1, 8, 0};
-    CHECK_EQ_INT(brn_model_init(&m, &mc, 1, err, sizeof err), 0);
-    brn_model_init_weights(&m, 1);
+    const brn_model_config mc = {.depth = 10, .width = 1, .in_c = 1, .in_h = 4, .in_w = 4, .classes = 3,
+                                 .max_batch = 4, .norm = BRN_NORM_BRN, .eps = 1e-5, .microbatch = 1, .gn_groups = 8};
+    CHECK_EQ_INT(brn_model_init(&m, &mc, be, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_model_init_weights(&m, 1, err, sizeof err), 0);
     float xs[4 * 16];
     int labels[4] = {0, 1, 2, 0};
     for (int i = 0; i < 64; i++) xs[i] = (float)brn_rng_normal(&g_rng);
-    brn_norm_step ns = {0.01, 3, 5, 0};
+    const brn_step_scalars sc = {.lr = 0.1, .norm_momentum = 0.01, .rmax = 3, .dmax = 5};
     double loss;
     int correct;
-    int rc = brn_model_train_step(&m, xs, labels, 4, &ns, &loss, &correct, err, sizeof err);
+    int rc = fixture_train_step(&m, xs, labels, 4, &sc, &loss, &correct, err, sizeof err);
     CHECK_EQ_INT(rc, BRN_EINVAL);
     CHECK_STR_CONTAINS(err, "microbatch");
     brn_model_free(&m);
+    brn_backend_close(be);
 }
 
 static void test_schedule(void)
@@ -170,34 +174,43 @@ static void test_schedule(void)
 
 /* BRN with rmax = 1, dmax = 0 is BN to rounding, and the limits given to the model reach
  * every layer (the seed's first version never updated them on the device). */
-static void run_model(brn_norm_kind kind, const brn_norm_step *ns, float *logits, float *grads, double *loss,
+static void run_model(brn_norm_kind kind, const brn_step_scalars *sc, float *logits, float *grads, double *loss,
                       float *r_lo, float *r_hi)
 {
+    brn_backend *be = fixture_cpu(2);
     brn_model m;
     char err[256];
-    brn_model_config mc = {10, 1, 3, 8, 8, 5, 6, kind, 1e-5, 0, 8, 0};
-    CHECK_EQ_INT(brn_model_init(&m, &mc, 2, err, sizeof err), 0);
-    brn_model_init_weights(&m, 7);
+    const brn_model_config mc = {.depth = 10, .width = 1, .in_c = 3, .in_h = 8, .in_w = 8, .classes = 5,
+                                 .max_batch = 6, .norm = kind, .eps = 1e-5, .gn_groups = 8};
+    CHECK_EQ_INT(brn_model_init(&m, &mc, be, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_model_init_weights(&m, 7, err, sizeof err), 0);
     brn_rng r;
     brn_rng_init(&r, 99);
     float x[6 * 3 * 64];
     int labels[6] = {0, 1, 2, 3, 4, 0};
     for (int i = 0; i < 6 * 3 * 64; i++) x[i] = (float)(1.5 * brn_rng_normal(&r) + 0.3);
     /* running statistics away from (0, 1), as after some training, so r and d matter */
-    for (size_t i = 0; i < m.n_buffers; i++) m.buffers[i] = 0.5f + 0.1f * (float)(i % 7);
+    float *running = malloc(sizeof(float) * m.n_buffers), saved[4 * 64];
+    for (size_t i = 0; i < m.n_buffers; i++) running[i] = 0.5f + 0.1f * (float)(i % 7);
+    fixture_write_flat(&m, BRN_TENSOR_BUFFER, BRN_VIEW_VALUE, running);
     int correct;
-    CHECK_EQ_INT(brn_model_train_step(&m, x, labels, 6, ns, loss, &correct, err, sizeof err), 0);
-    memcpy(logits, m.logits, sizeof(float) * 30);
-    memcpy(grads, m.grads, sizeof(float) * m.n_params);
+    CHECK_EQ_INT(fixture_train_step(&m, x, labels, 6, sc, loss, &correct, err, sizeof err), 0);
+    fixture_read(&m, logits, m.logits, sizeof(float) * 30);
+    fixture_read_flat(&m, BRN_TENSOR_PARAM, BRN_VIEW_GRAD, grads);
     *r_lo = 1e9f, *r_hi = -1e9f;
     brn_norm_layer **layers = m.norms;
-    for (int l = 0; l < m.n_norms; l++)
+    for (int l = 0; l < m.n_norms; l++) {
+        CHECK(layers[l]->c <= 64);
+        fixture_read(&m, saved, layers[l]->saved, sizeof(float) * 4 * layers[l]->c);
         for (int c = 0; c < layers[l]->c; c++) {
-            float rv = layers[l]->saved[4 * c + 2];
+            float rv = saved[4 * c + 2];
             *r_lo = fminf(*r_lo, rv);
             *r_hi = fmaxf(*r_hi, rv);
         }
+    }
+    free(running);
     brn_model_free(&m);
+    brn_backend_close(be);
 }
 
 static void test_brn_equals_bn_and_limits_reach_layers(void)
@@ -206,7 +219,7 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     float *gb = malloc(sizeof(float) * 200000), *gr = malloc(sizeof(float) * 200000), *g2 = malloc(sizeof(float) * 200000);
     double loss_b, loss_r, loss_2;
     float lo, hi;
-    brn_norm_step plain = {0.1, 1, 0, 0};
+    const brn_step_scalars plain = {.lr = 0.1, .norm_momentum = 0.1, .rmax = 1, .dmax = 0};
     run_model(BRN_NORM_BN, &plain, lb, gb, &loss_b, &lo, &hi);
     run_model(BRN_NORM_BRN, &plain, lr, gr, &loss_r, &lo, &hi);
     CHECK(lo == 1 && hi == 1);
@@ -219,7 +232,7 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     fprintf(stderr, "  brn(rmax=1,dmax=0) vs bn: loss %.8f vs %.8f, worst grad rel diff %.2e\n", loss_r, loss_b, worst);
     CHECK(worst < 1e-3);
     /* relaxed limits reach the layers: r leaves 1 but stays inside [1/rmax, rmax] */
-    brn_norm_step relaxed = {0.1, 1.5, 0.5, 0};
+    const brn_step_scalars relaxed = {.lr = 0.1, .norm_momentum = 0.1, .rmax = 1.5, .dmax = 0.5};
     run_model(BRN_NORM_BRN, &relaxed, l2, g2, &loss_2, &lo, &hi);
     fprintf(stderr, "  brn(rmax=1.5) r in [%.4f, %.4f], loss %.6f\n", lo, hi, loss_2);
     CHECK(lo >= 1 / 1.5f - 1e-6 && hi <= 1.5f + 1e-6);

@@ -78,6 +78,10 @@ static void m_labels(brn_job_spec *s) { s->sampling = BRN_SAMPLING_NON_IID, s->l
 static void m_steps(brn_job_spec *s) { s->lr_schedule = BRN_LR_STEP, s->n_milestones = 0; }
 static void m_device(brn_job_spec *s) { strcpy(s->device, "tpu"); }
 static void m_eps(brn_job_spec *s) { s->norm_eps = 0; }
+static void m_cuda_empty(brn_job_spec *s) { strcpy(s->device, "cuda:"); }
+static void m_cuda_negative(brn_job_spec *s) { strcpy(s->device, "cuda:-1"); }
+static void m_cuda_too_many(brn_job_spec *s) { strcpy(s->device, "cuda:64"); }
+static void m_cuda_junk(brn_job_spec *s) { strcpy(s->device, "cuda:1x"); }
 
 static void test_validation_names_the_field(void)
 {
@@ -93,6 +97,29 @@ static void test_validation_names_the_field(void)
     expect_invalid(m_steps, "milestones");
     expect_invalid(m_device, "device");
     expect_invalid(m_eps, "norm-eps");
+    expect_invalid(m_cuda_empty, "device: 'cuda:'");
+    expect_invalid(m_cuda_negative, "device: 'cuda:-1'");
+    expect_invalid(m_cuda_too_many, "device: 'cuda:64'");
+    expect_invalid(m_cuda_junk, "device: 'cuda:1x'");
+}
+
+static void test_devices_and_precision(void)
+{
+    brn_job_spec s;
+    char err[256];
+    int index = -1;
+    CHECK(brn_device_is_cuda("cuda", &index) && index == 0);
+    CHECK(brn_device_is_cuda("cuda:7", &index) && index == 7);
+    CHECK(!brn_device_is_cuda("cpu", &index));
+    brn_spec_defaults(&s);
+    CHECK_EQ_INT(s.precision, BRN_PRECISION_FP32);
+    CHECK_EQ_INT(brn_spec_set(&s, "device", "cuda:3", err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_validate(&s, err, sizeof err), 0);
+    CHECK_EQ_INT(brn_spec_set(&s, "precision", "bf16", err, sizeof err), 0);
+    CHECK_EQ_INT(s.precision, BRN_PRECISION_BF16);
+    CHECK_STR_CONTAINS(brn_precision_name(s.precision), "bf16");
+    CHECK(brn_spec_set(&s, "precision", "fp16", err, sizeof err) != 0);
+    CHECK_STR_CONTAINS(err, "precision: 'fp16' is not one of fp32, tf32, bf16");
 }
 
 static int count_field(const char *name, const char *value, void *user)
@@ -130,5 +157,6 @@ int main(void)
     TEST(test_parse_errors);
     TEST(test_validation_names_the_field);
     TEST(test_json_round_trip);
+    TEST(test_devices_and_precision);
     return CHECK_DONE();
 }

@@ -7,6 +7,7 @@
 
 #include "blas_select.h"
 #include "check.h"
+#include "backend.h"
 #include "engine.h"
 #include "safetensors.h"
 
@@ -270,6 +271,26 @@ static void test_bad_settings(void)
     strcpy(s.data_dir, "/nonexistent");
     CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EDATA);
     CHECK_STR_CONTAINS(err, "/nonexistent");
+    /* the CPU runs fp32 only, and says so naming the field */
+    small_spec(&s);
+    s.precision = BRN_PRECISION_BF16;
+    strcpy(s.device, "cpu");
+    CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EINVAL);
+    CHECK_STR_CONTAINS(err, "precision: bf16 needs a GPU");
+    /* auto without a usable GPU is the CPU: the same refusal */
+    strcpy(s.device, "auto");
+    CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EINVAL);
+    CHECK_STR_CONTAINS(err, "precision");
+    /* asking for a GPU this machine lacks says which is missing */
+    char why[256] = "";
+    brn_device_desc devs[4];
+    if (brn_devices_list(devs, 4, why, sizeof why) == 1) {
+        small_spec(&s);
+        strcpy(s.device, "cuda:1");
+        CHECK_EQ_INT(brn_train(&s, NULL, NULL, err, sizeof err), BRN_EDEVICE);
+        CHECK_STR_CONTAINS(err, "device: cuda:1 is not available");
+        CHECK_STR_CONTAINS(err, why);
+    }
     small_spec(&s);
     s.norm = BRN_NORM_NONE;   /* without normalization a huge step size diverges */
     s.lr = 500;

@@ -40,9 +40,14 @@ void brn_conv_shape_init(brn_conv_shape *s, int cin, int cout, int n, int h, int
 size_t brn_cpu_conv_scratch_size(const brn_conv_shape *s);
 /* The number of images one thread lowers at once. */
 int brn_cpu_conv_chunk_images(const brn_conv_shape *s);
-/* Threads the layers use (OpenMP); set once per run. */
+/* OpenMP threads the layers use on the calling thread (the CPU backend sets it). */
 void brn_cpu_set_threads(int threads);
 int brn_cpu_threads(void);
+
+/* One SGD step (PyTorch's: g += wd*w; v = mom*v + g; w -= lr*v, or lr*(g + mom*v) with
+ * Nesterov) over n parameters. */
+void brn_cpu_sgd_step_f32(float *w, const float *grad, float *velocity, size_t n, float lr, float mom, float wd,
+                          int nesterov);
 
 #define LAYER_REAL float
 #define LAYER_SUFFIX _f32

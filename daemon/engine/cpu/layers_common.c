@@ -4,7 +4,9 @@
 #include "layers.h"
 #include "winograd.h"
 
-static int g_threads = 1;
+/* Per calling thread: the CPU backend sets its own count before each operation, so
+ * backends on different threads (a daemon's device workers) never share one. */
+static _Thread_local int g_threads = 1;
 
 void brn_cpu_set_threads(int threads)
 {

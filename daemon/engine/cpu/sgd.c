@@ -1,11 +1,9 @@
-#include "optim.h"
+/* SGD over the flat parameter buffer (see brn_sgd in backend.h). */
+#include "layers.h"
 
-#include "cpu/layers.h"
-
-void brn_sgd_step(float *w, const float *grad, float *velocity, size_t n, const brn_sgd *o)
+void brn_cpu_sgd_step_f32(float *w, const float *grad, float *velocity, size_t n, float lr, float mom, float wd,
+                          int nesterov)
 {
-    const float lr = (float)o->lr, mom = (float)o->momentum, wd = (float)o->weight_decay;
-    const int nesterov = o->nesterov;
 #pragma omp parallel for schedule(static) num_threads(brn_cpu_threads())
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] + wd * w[i];
