@@ -10,9 +10,19 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-comp
 LDLIBS  := -lopenblas -ljansson -lz -lm
 SVC_LIBS := -lgrpc -lgpr -lprotobuf-c -luv -lsqlite3
 
-# CUDA: built when nvcc is found (compile-only on machines without a GPU).
-NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# CUDA: built when nvcc is found (BRN_CUDA=0 builds CPU only): the CUDA backend (cuDNN,
+# cuBLAS) and our kernels for sm_80 and sm_90 plus PTX, warnings as errors; brnd then links
+# cudart, cuDNN and cuBLAS and still starts, on the CPU, where no GPU is usable.
+BRN_CUDA ?= 1
 CUDA_HOME ?= /usr/local/cuda
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
+ifeq ($(BRN_CUDA),0)
+NVCC    :=
+endif
+CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Werror all-warnings \
+              -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -I. -Idaemon -Idaemon/engine
 
 ENGINE_SRC := $(wildcard daemon/engine/*.c daemon/engine/cpu/*.c daemon/engine/data/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -36,9 +46,21 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Our kernels (cuda/kernels/*.cu) are also compiled as host C++ under the CUDA execution
+# model emulation (cuda/emu/), so that the tests run them on every machine.
+KERNEL_SRC := $(wildcard daemon/engine/cuda/kernels/*.cu)
+CUDA_SRC := $(wildcard daemon/engine/cuda/*.cu) $(KERNEL_SRC)
+EMU_SRC := $(wildcard daemon/engine/cuda/emu/*.cc)
+EMU_OBJ := $(KERNEL_SRC:%.cu=$(BUILD)/emu/%.o) $(EMU_SRC:%.cc=$(BUILD)/emu/%.o)
+CXX     ?= g++
+EMU_FLAGS := -std=gnu++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -Werror -fopenmp -pthread \
+             -I. -Idaemon -Idaemon/engine -DBRN_CUDA_EMU $(EMU_EXTRA)
 ifneq ($(NVCC),)
-CUDA_SRC := $(wildcard daemon/engine/cuda/*.cu)
-CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/cuda/%.o)
+ifneq ($(wildcard daemon/engine/cuda/backend_cuda.cu),)
+override CFLAGS += -DBRN_HAVE_CUDA
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+endif
 endif
 
 .PHONY: all test tests unit integration demo bench clean info cuda
@@ -47,9 +69,9 @@ all: info $(BUILD)/brnd $(BUILD)/brnctl
 info:
 	@echo "brn: building CPU engine (OpenBLAS GEMM), daemon and client"
 ifneq ($(NVCC),)
-	@echo "brn: nvcc found at $(NVCC): CUDA sources are compiled for sm_90 ($(words $(CUDA_SRC)) file(s))"
+	@echo "brn: nvcc found at $(NVCC): the CUDA backend is built for sm_80, sm_90 (+PTX) ($(words $(CUDA_SRC)) file(s)); brnd links cudart, cuDNN, cuBLAS"
 else
-	@echo "brn: nvcc not found: CPU only"
+	@echo "brn: nvcc not found (or BRN_CUDA=0): CPU only; the kernels are still built for their host emulation"
 endif
 
 $(BUILD)/%.o: %.c | $(PROTO_GEN_H)
@@ -75,11 +97,23 @@ $(BUILD)/gen/store_migrations.c: $(MIGRATIONS) migrations daemon/store/embed_mig
 $(BUILD)/gen/store_migrations.o: $(BUILD)/gen/store_migrations.c daemon/store/migrations.h
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/daemon/engine/cuda/%.o: daemon/engine/cuda/%.cu
+$(BUILD)/cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -arch=sm_90 -std=c++17 -Idaemon -Idaemon/engine -c $< -o $@
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libbrn.a: $(ENGINE_OBJ) $(LAYERS_F64_OBJ)
+$(BUILD)/emu/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -MMD -MP -x c++ -c $< -o $@
+
+$(BUILD)/emu/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libbrn.a: $(ENGINE_OBJ) $(LAYERS_F64_OBJ) $(CUDA_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# The kernels as host code, for the tests only (their launchers are brn_kemu_*).
+$(BUILD)/libbrn_emu.a: $(EMU_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libbrnd.a: $(SVC_OBJ) $(PROTO_OBJ)
@@ -90,14 +124,15 @@ $(BUILD)/libbrnctl.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 
 DAEMON_MAIN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard daemon/*.c))
 $(BUILD)/brnd: $(DAEMON_MAIN_OBJ) $(BUILD)/libbrnd.a $(BUILD)/libbrn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/brnctl: $(BUILD)/client/brnctl.o $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a tests/unit/check.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a $(BUILD)/libbrn_emu.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a $(SVC_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a \
+	    $(BUILD)/libbrn_emu.a $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS) -lstdc++
 
 cuda: $(CUDA_OBJ)
 
@@ -116,7 +151,7 @@ demo:
 	@BUILD=$(BUILD) ./demo.sh
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libbrn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # Engine training speed beside PyTorch's (same model, batch, threads); see bench/RESULTS.md.
 bench: $(BUILD)/bench_train

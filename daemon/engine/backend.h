@@ -94,6 +94,9 @@ typedef struct brn_backend_ops {
     /* synchronous: returns when dst holds the data; reports a pending error like synchronize */
     int (*download)(brn_backend *be, void *dst, const void *src, size_t bytes, char *err, size_t errlen);
     void (*zero)(brn_backend *be, void *dst, size_t bytes);
+    /* host memory the backend copies from fastest (a GPU: pinned), for staged batches */
+    void *(*host_alloc)(brn_backend *be, size_t bytes);
+    void (*host_free)(brn_backend *be, void *p);
     /* activations and parameters across the layout boundary (see the top of this file) */
     void (*upload_act)(brn_backend *be, void *dst, const float *host_cnhw, brn_act_shape s);
     int (*download_act)(brn_backend *be, float *host_cnhw, const void *src, brn_act_shape s, char *err,
@@ -114,11 +117,12 @@ typedef struct brn_backend_ops {
     /* dw += dL/dw; dx = dL/dx (+= when accumulate_dx; dx NULL: not needed) */
     void (*conv_backward)(brn_backend *be, void *dx, float *dw, const void *dy, const void *x, const float *w,
                           const brn_conv_shape *s, int accumulate_dx, void *ws);
-    /* a = relu(norm(x)) */
+    /* a = relu(norm(x)). ws: norm_workspace bytes for this call's shape (may be 0). */
+    size_t (*norm_workspace)(brn_backend *be, const brn_norm_desc *d);
     void (*norm_forward)(brn_backend *be, const brn_norm_desc *d, brn_norm_mode mode, const brn_norm_tensors *t,
-                         void *a, const void *x, const brn_step_scalars *sc);
+                         void *a, const void *x, const brn_step_scalars *sc, void *ws);
     void (*norm_backward)(brn_backend *be, const brn_norm_desc *d, const brn_norm_tensors *t, void *dx,
-                          const void *da, const void *a, const void *x);
+                          const void *da, const void *a, const void *x, void *ws);
     /* acc += the r/d statistics of the last BRN training forward (saved, its groups) */
     void (*renorm_diag)(brn_backend *be, brn_diag_acc *acc, const float *saved, int channels, int groups,
                         const brn_step_scalars *sc);
@@ -144,6 +148,15 @@ typedef struct brn_backend_ops {
     /* one SGD step over the flat parameter buffer */
     void (*sgd_step)(brn_backend *be, float *w, const float *g, float *v, size_t n, const brn_sgd *o,
                      const brn_step_scalars *sc);
+
+    /* --- optional (NULL when not offered): capture and replay ----------------------------
+     * Operations queued between capture_begin and capture_end are recorded, not run, as one
+     * unit; replay queues them again, reading the current contents of backend memory (new
+     * batch, new scalars). A CUDA graph. */
+    int (*capture_begin)(brn_backend *be, char *err, size_t errlen);
+    int (*capture_end)(brn_backend *be, void **unit, char *err, size_t errlen);
+    void (*replay)(brn_backend *be, void *unit);
+    void (*release)(brn_backend *be, void *unit);
 } brn_backend_ops;
 
 /* Every backend begins with this. */

@@ -103,6 +103,8 @@ static void plan_arena(brn_model *m, arena_plan *a)
         b->iw = w;
         b->oh = oh;
         b->ow = ow;
+        b->n1.h = h, b->n1.w = w;
+        b->n2.h = oh, b->n2.w = ow;
         b->a1 = take(a, E * in_sz);
         b->c1 = take(a, E * out_sz);
         b->a2 = take(a, E * out_sz);
@@ -116,6 +118,7 @@ static void plan_arena(brn_model *m, arena_plan *a)
         h = oh;
         w = ow;
     }
+    m->final_norm.h = h, m->final_norm.w = w;
     m->final_a = take(a, E * N * m->feat * h * w);
     m->final_norm.saved = take(a, F * (4 * m->feat * N + 2 * N * c->gn_groups));
     m->pooled = take(a, F * N * m->feat);
@@ -130,8 +133,11 @@ static void plan_arena(brn_model *m, arena_plan *a)
     m->workspace = take(a, m->workspace_bytes);
 }
 
-/* The largest workspace any of the model's convolutions needs at the largest batch. */
-static size_t conv_workspace_bytes(brn_model *m)
+static brn_norm_desc norm_desc(const brn_model *m, brn_act_shape s);
+
+/* The largest workspace any of the model's convolutions or norms needs at the largest
+ * batch (norms: with the training groups and as one group, for evaluation batches). */
+static size_t workspace_bytes(brn_model *m)
 {
     const brn_model_config *c = &m->cfg;
     brn_conv_shape s;
@@ -153,6 +159,16 @@ static size_t conv_workspace_bytes(brn_model *m)
         CONSIDER(b->cout, b->cout, 3, 1, h, w);
     }
 #undef CONSIDER
+    for (int i = 0; i < m->n_norms; i++) {
+        const brn_norm_layer *l = m->norms[i];
+        const brn_act_shape as = {.c = l->c, .n = c->max_batch, .h = l->h, .w = l->w};
+        brn_norm_desc d = norm_desc(m, as);
+        for (int whole = 0; whole < 2; whole++) {
+            if (whole) d.group = c->max_batch;
+            size_t need = m->be->ops->norm_workspace(m->be, &d);
+            if (need > most) most = need;
+        }
+    }
     return most;
 }
 
@@ -209,8 +225,10 @@ static int build_layout(brn_model *m, const brn_model_config *cfg, brn_backend *
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_w, 2, fcw, "fc.weight");
     rc = rc ? rc : add_tensor(m, BRN_TENSOR_PARAM, &m->fc_b, 1, &cfg->classes, "fc.bias");
     if (rc) return rc;
-    m->workspace_bytes = conv_workspace_bytes(m);
     arena_plan plan = {0, NULL};
+    plan_arena(m, &plan);           /* first: the layers' spatial sizes */
+    m->workspace_bytes = workspace_bytes(m);
+    plan = (arena_plan){0, NULL};
     plan_arena(m, &plan);
     m->arena_bytes = plan.used;
     return 0;
@@ -262,10 +280,13 @@ int brn_model_estimate(const brn_model_config *cfg, brn_backend *be, brn_memory_
     return rc;
 }
 
+static void release_step(brn_model *m);
+
 void brn_model_free(brn_model *m)
 {
     brn_backend *be = m->be;
     if (be) {
+        release_step(m);
         be->ops->free(be, m->params);
         be->ops->free(be, m->grads);
         be->ops->free(be, m->velocity);
@@ -402,7 +423,7 @@ static int norm_forward(brn_model *m, brn_norm_layer *l, void *a, const void *x,
                           "channel; use a larger microbatch/batch-size",
                           l->name, d.group, s.h, s.w);
     const brn_norm_tensors t = norm_tensors(m, l);
-    OP(norm_forward, &d, mode, &t, a, x, m->scalars);
+    OP(norm_forward, &d, mode, &t, a, x, m->scalars, m->workspace);
     if (mode == BRN_NORM_TRAIN && d.kind == BRN_NORM_BRN)
         OP(renorm_diag, m->diag + l->index, l->saved, s.c, s.n / d.group, m->scalars);
     return 0;
@@ -413,7 +434,7 @@ static void norm_backward(brn_model *m, brn_norm_layer *l, void *dx, const void 
 {
     const brn_norm_desc d = norm_desc(m, s);
     const brn_norm_tensors t = norm_tensors(m, l);
-    OP(norm_backward, &d, &t, dx, da, a, x);
+    OP(norm_backward, &d, &t, dx, da, a, x, m->workspace);
 }
 
 static void conv_fwd(brn_model *m, const brn_conv_layer *l, void *y, const void *x, int n, int h, int w)
@@ -512,6 +533,41 @@ int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen)
 void brn_model_sgd_step(brn_model *m, const brn_sgd *opt)
 {
     OP(sgd_step, m->params, m->grads, m->velocity, m->n_params, opt, m->scalars);
+}
+
+static void release_step(brn_model *m)
+{
+    if (m->step_unit) m->be->ops->release(m->be, m->step_unit);
+    m->step_unit = NULL;
+}
+
+int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen)
+{
+    const brn_backend_ops *o = m->be->ops;
+    const int same = m->step_unit && m->step_n == n && !memcmp(&m->step_opt, opt, sizeof *opt);
+    if (same) {
+        o->replay(m->be, m->step_unit);
+        return 0;
+    }
+    release_step(m);
+    const int capture = m->cfg.capture && o->capture_begin;
+    int rc = capture ? o->capture_begin(m->be, err, errlen) : 0;
+    if (rc) return rc;
+    rc = brn_model_train_step(m, n, err, errlen);
+    if (!rc) brn_model_sgd_step(m, opt);
+    if (!capture) return rc;
+    void *unit = NULL;
+    int end = o->capture_end(m->be, &unit, rc ? NULL : err, errlen);
+    if (rc || end) {
+        if (unit) o->release(m->be, unit);
+        return rc ? rc : end;
+    }
+    /* recorded, not run: run it now, and again at every later step */
+    m->step_unit = unit;
+    m->step_n = n;
+    m->step_opt = *opt;
+    o->replay(m->be, unit);
+    return 0;
 }
 
 int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen)

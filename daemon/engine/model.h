@@ -41,6 +41,7 @@ typedef struct brn_model_config {
     int microbatch;      /* 0 = whole batch */
     int gn_groups;
     double dropout;
+    int capture;         /* record the training step once and replay it, where the backend can */
 } brn_model_config;
 
 typedef struct brn_norm_layer {
@@ -48,6 +49,7 @@ typedef struct brn_norm_layer {
     int c;
     size_t gamma, beta;          /* param offsets */
     size_t run_mean, run_var;    /* buffer offsets (run_var: running std for BRN) */
+    int h, w;                    /* spatial size of the layer's input */
     float *saved;                /* per-group statistics for backward (backend memory) */
     int index;                   /* position in norms[] and in the diagnostics array */
 } brn_norm_layer;
@@ -95,6 +97,10 @@ typedef struct brn_model {
     size_t workspace_bytes;
     void *arena;
     size_t arena_bytes;
+    /* the recorded training step (brn_model_train_update), when the backend captures */
+    void *step_unit;
+    int step_n;
+    brn_sgd step_opt;
 } brn_model;
 
 /* Memory a model needs, without allocating it. */
@@ -140,6 +146,10 @@ void brn_model_set_scalars(brn_model *m, const brn_step_scalars *sc);
 int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen);
 /* The SGD update with the scalars' learning rate. */
 void brn_model_sgd_step(brn_model *m, const brn_sgd *opt);
+/* brn_model_train_step then brn_model_sgd_step; with cfg.capture on a backend that can,
+ * recorded at the first call and replayed at the next ones (same n and opt), reading the
+ * batch and scalars set since. */
+int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen);
 /* The last step's (or evaluation batch's) loss and hits; waits for the backend. */
 int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen);
 

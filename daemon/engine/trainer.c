@@ -92,10 +92,10 @@ static int setup(run *r, const char *resume)
     const brn_model_config mc = {
         .depth = s->depth, .width = s->width, .in_c = r->train.c, .in_h = r->train.h, .in_w = r->train.w,
         .classes = r->train.classes, .max_batch = s->batch_size, .norm = s->norm, .eps = s->norm_eps,
-        .microbatch = s->microbatch, .gn_groups = s->gn_groups, .dropout = s->dropout,
+        .microbatch = s->microbatch, .gn_groups = s->gn_groups, .dropout = s->dropout, .capture = 1,
     };
     if ((rc = brn_model_init(&r->model, &mc, r->be, r->err, r->errlen))) return rc;
-    r->x = malloc(sizeof(float) * s->batch_size * r->train.c * r->train.h * r->train.w);
+    r->x = r->be->ops->host_alloc(r->be, sizeof(float) * s->batch_size * r->train.c * r->train.h * r->train.w);
     r->labels = calloc(s->batch_size, sizeof(int));
     r->diag = calloc(r->model.n_norms, sizeof *r->diag);
     if (!r->x || !r->labels || !r->diag) {
@@ -119,11 +119,11 @@ static int setup(run *r, const char *resume)
 static void teardown(run *r)
 {
     brn_model_free(&r->model);
+    if (r->be && r->x) r->be->ops->host_free(r->be, r->x);
     if (r->be) brn_backend_close(r->be);
     brn_batcher_free(&r->batcher);
     brn_dataset_free(&r->train);
     brn_dataset_free(&r->test);
-    free(r->x);
     free(r->labels);
     free(r->diag);
 }
@@ -224,10 +224,9 @@ static int train_epoch(run *r, int epoch)
                                      .dropout_seed = brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
         brn_model_set_batch(&r->model, r->x, r->labels, s->batch_size);
         brn_model_set_scalars(&r->model, &sc);
-        int rc = brn_model_train_step(&r->model, s->batch_size, r->err, r->errlen);
-        if (rc) return rc;
         /* the update is queued before the loss is read; a failed job's weights are not kept */
-        brn_model_sgd_step(&r->model, &opt);
+        int rc = brn_model_train_update(&r->model, s->batch_size, &opt, r->err, r->errlen);
+        if (rc) return rc;
         double loss;
         int correct;
         if ((rc = brn_model_step_result(&r->model, &loss, &correct, r->err, r->errlen))) return rc;

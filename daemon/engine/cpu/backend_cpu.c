@@ -86,6 +86,8 @@ static int cpu_download(brn_backend *be, void *dst, const void *src, size_t byte
 
 static void cpu_zero(brn_backend *be, void *dst, size_t bytes) { memset(dst, 0, bytes); }
 
+static void *cpu_host_alloc(brn_backend *be, size_t bytes) { return cpu_alloc(be, bytes); }
+
 static void cpu_upload_act(brn_backend *be, void *dst, const float *host, brn_act_shape s)
 {
     memcpy(dst, host, sizeof(float) * act_count(s));
@@ -141,8 +143,11 @@ static brn_norm_params_f32 norm_params(const brn_norm_tensors *t)
                                  .run_mean = t->run_mean, .run_var = t->run_var};
 }
 
+/* the layers keep their statistics in `saved` and need no workspace */
+static size_t cpu_norm_workspace(brn_backend *be, const brn_norm_desc *d) { return 0; }
+
 static void cpu_norm_forward(brn_backend *be, const brn_norm_desc *d, brn_norm_mode mode,
-                             const brn_norm_tensors *t, void *a, const void *x, const brn_step_scalars *sc)
+                             const brn_norm_tensors *t, void *a, const void *x, const brn_step_scalars *sc, void *ws)
 {
     cpu_backend *cb = cpu(be);
     brn_norm_params_f32 p = norm_params(t);
@@ -176,7 +181,7 @@ static void cpu_norm_forward(brn_backend *be, const brn_norm_desc *d, brn_norm_m
 }
 
 static void cpu_norm_backward(brn_backend *be, const brn_norm_desc *d, const brn_norm_tensors *t, void *dx,
-                              const void *da, const void *a, const void *x)
+                              const void *da, const void *a, const void *x, void *ws)
 {
     cpu(be);
     brn_norm_params_f32 p = norm_params(t);
@@ -277,6 +282,8 @@ static const brn_backend_ops CPU_OPS = {
     .upload = cpu_upload,
     .download = cpu_download,
     .zero = cpu_zero,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
     .upload_act = cpu_upload_act,
     .download_act = cpu_download_act,
     .upload_tensor = cpu_upload_tensor,
@@ -285,6 +292,7 @@ static const brn_backend_ops CPU_OPS = {
     .conv_workspace = cpu_conv_workspace,
     .conv_forward = cpu_conv_forward,
     .conv_backward = cpu_conv_backward,
+    .norm_workspace = cpu_norm_workspace,
     .norm_forward = cpu_norm_forward,
     .norm_backward = cpu_norm_backward,
     .renorm_diag = cpu_renorm_diag,
