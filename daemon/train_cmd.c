@@ -191,7 +191,8 @@ int train_cmd_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    brn_train_hooks hooks = {&ui, ui_start, ui_step, ui_epoch, NULL, ui_should_stop, ui_log};
+    const brn_train_hooks hooks = {.user = &ui, .on_start = ui_start, .on_step = ui_step, .on_epoch = ui_epoch,
+                                   .should_stop = ui_should_stop, .on_log = ui_log};
     int rc = brn_train(&spec, can_resume ? resume_path : NULL, &hooks, err, sizeof err);
     if (ui.bar) fprintf(stderr, "\r\033[K");
     if (rc == BRN_STOPPED)

@@ -190,9 +190,11 @@ static void test_renorm_stop_gradient(void)
     const int m = 12;
     frozen_ctx f = {m, randn(m, 1.5), randn(m, 1), 0.7, 0.2, 0, 0, 1e-5};
     double gamma = f.gamma, beta = f.beta, rm = 0.3, rs = 0.8, dg = 0, db = 0;
-    brn_norm_params_f64 p = {&gamma, &beta, &dg, &db, &rm, &rs};
-    brn_act_shape s = {1, m, 1, 1};
-    brn_bn_config cfg = {1, 1e-5, 0.01, 100, 100, 0};   /* limits far away: nothing clipped */
+    brn_norm_params_f64 p = {.gamma = &gamma, .beta = &beta, .dgamma = &dg, .dbeta = &db, .run_mean = &rm,
+                             .run_var = &rs};
+    brn_act_shape s = {.c = 1, .n = m, .h = 1, .w = 1};
+    /* limits far away: nothing clipped */
+    brn_bn_config cfg = {.renorm = 1, .eps = 1e-5, .momentum = 0.01, .rmax = 100, .dmax = 100, .update_running = 0};
     double a[12], saved[4 * 12], dx[12];
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, f.x, &p, &cfg, &s, m, 0), 0);
     f.r = saved[2];

@@ -35,12 +35,12 @@ static void test_running_statistics(void)
     double mu, var;
     moments(x, M, &mu, &var);
     const double eps = 1e-3, alpha = 0.01;
-    brn_act_shape s = {1, M, 1, 1};
+    brn_act_shape s = {.c = 1, .n = M, .h = 1, .w = 1};
 
     /* BRN: moving std with eps inside; r, d from the PRE-update values; sigma starts at 1 */
     double rm = 0.5, rs = 1.0;
-    brn_norm_params_f64 p = {&gamma, &beta, NULL, NULL, &rm, &rs};
-    brn_bn_config cfg = {1, eps, alpha, 3, 5, 1};
+    brn_norm_params_f64 p = {.gamma = &gamma, .beta = &beta, .run_mean = &rm, .run_var = &rs};
+    brn_bn_config cfg = {.renorm = 1, .eps = eps, .momentum = alpha, .rmax = 3, .dmax = 5, .update_running = 1};
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, M, 0), 0);
     double sigma_b = sqrt(var + eps);
     CHECK_CLOSE(saved[1], sigma_b, 1e-14, 1e-12);                 /* biased variance, eps inside */
@@ -53,15 +53,15 @@ static void test_running_statistics(void)
 
     /* BN: unbiased running variance, PyTorch's convention */
     double bm = 0, bv = 1;
-    brn_norm_params_f64 pb = {&gamma, &beta, NULL, NULL, &bm, &bv};
-    brn_bn_config bcfg = {0, eps, 0.1, 1, 0, 1};
+    brn_norm_params_f64 pb = {.gamma = &gamma, .beta = &beta, .run_mean = &bm, .run_var = &bv};
+    brn_bn_config bcfg = {.renorm = 0, .eps = eps, .momentum = 0.1, .rmax = 1, .update_running = 1};
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &pb, &bcfg, &s, M, 0), 0);
     CHECK_CLOSE(bv, 1.0 + 0.1 * (var * M / (M - 1) - 1.0), 1e-15, 1e-13);
     CHECK_CLOSE(saved[1], sigma_b, 1e-14, 1e-12);                 /* but normalization uses the biased one */
 
     /* inference: BRN uses sigma as is (no second eps); BN adds eps to the variance */
     double y[M];
-    brn_bn_config ecfg = {1, eps, 0, 3, 5, 0};
+    brn_bn_config ecfg = {.renorm = 1, .eps = eps, .rmax = 3, .dmax = 5, .update_running = 0};
     brn_cpu_batchnorm_forward_eval_f64(y, x, &p, &ecfg, &s, 0);
     CHECK_CLOSE(y[3], gamma * (x[3] - rm) / rs + beta, 1e-14, 1e-12);
     ecfg.renorm = 0;
@@ -76,9 +76,9 @@ static void test_microbatch_statistics(void)
     enum { N = 4, HW = 3, M = 6 };
     double x[N * HW], a[N * HW], saved[8], gamma = 1, beta = 0, rm = 0, rs = 1;
     fill(x, N * HW, 1.0, 0.3);
-    brn_norm_params_f64 p = {&gamma, &beta, NULL, NULL, &rm, &rs};
-    brn_bn_config cfg = {1, 1e-5, 0.1, 2, 1, 1};
-    brn_act_shape s = {1, N, 1, HW};
+    brn_norm_params_f64 p = {.gamma = &gamma, .beta = &beta, .run_mean = &rm, .run_var = &rs};
+    brn_bn_config cfg = {.renorm = 1, .eps = 1e-5, .momentum = 0.1, .rmax = 2, .dmax = 1, .update_running = 1};
+    brn_act_shape s = {.c = 1, .n = N, .h = 1, .w = HW};
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 2, 0), 0);
     double mu0, v0, mu1, v1;
     moments(x, M, &mu0, &v0);
@@ -95,9 +95,9 @@ static void test_microbatch_statistics(void)
 static void test_group_of_one_rejected(void)
 {
     double x[3] = {1, 2, 3}, a[3], saved[12], g[1] = {1}, b[1] = {0}, rm[1] = {0}, rs[1] = {1};
-    brn_norm_params_f64 p = {g, b, NULL, NULL, rm, rs};
-    brn_bn_config cfg = {1, 1e-5, 0.1, 3, 5, 1};
-    brn_act_shape s = {1, 3, 1, 1};
+    brn_norm_params_f64 p = {.gamma = g, .beta = b, .run_mean = rm, .run_var = rs};
+    brn_bn_config cfg = {.renorm = 1, .eps = 1e-5, .momentum = 0.1, .rmax = 3, .dmax = 5, .update_running = 1};
+    brn_act_shape s = {.c = 1, .n = 3, .h = 1, .w = 1};
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 1, 0), BRN_EINVAL);
     CHECK_EQ_INT(brn_cpu_batchnorm_forward_train_f64(a, saved, x, &p, &cfg, &s, 3, 0), 0);
 

@@ -42,7 +42,7 @@ static int should_stop(void *user)
 
 static int run(const brn_job_spec *s, const char *resume, record *r)
 {
-    brn_train_hooks h = {r, NULL, on_step, on_epoch, NULL, should_stop, NULL};
+    brn_train_hooks h = {.user = r, .on_step = on_step, .on_epoch = on_epoch, .should_stop = should_stop};
     char err[512];
     int rc = brn_train(s, resume, &h, err, sizeof err);
     if (rc < 0) fprintf(stderr, "    brn_train: %s\n", err);
@@ -249,7 +249,7 @@ static void test_deterministic_and_resume(void)
     resume_spec(&other, c_dir);
     other.width = 2;
     record o = {0};
-    brn_train_hooks h = {&o, NULL, NULL, on_epoch, NULL, NULL, NULL};
+    brn_train_hooks h = {.user = &o, .on_epoch = on_epoch};
     CHECK_EQ_INT(brn_train(&other, ckpt, &h, err, sizeof err), BRN_ECHECKPOINT);
     CHECK_STR_CONTAINS(err, "shape");
 

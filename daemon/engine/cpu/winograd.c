@@ -232,7 +232,7 @@ static void output_adjoint(real *dM, size_t ldm, const real *dy, const wino_geom
 
 static wino_geom geom(const brn_conv_shape *s, int cnt)
 {
-    wino_geom g = {s->cin, s->cout, s->h, s->w, (s->h + 1) / 2, (s->w + 1) / 2, 0, 0, 0};
+    wino_geom g = {.C = s->cin, .O = s->cout, .H = s->h, .W = s->w, .TH = (s->h + 1) / 2, .TW = (s->w + 1) / 2};
     g.PW = 2 * g.TW + 2;
     g.tiles = (size_t)cnt * g.TH * g.TW;
     g.ld = g.tiles + WINO_SLACK;

@@ -26,8 +26,8 @@ typedef struct {
     int coarse_classes; /* CIFAR-100's first label byte, checked too (0: none) */
 } cifar_format;
 
-static const cifar_format CIFAR10 = {"CIFAR-10", 1, 10, 0};
-static const cifar_format CIFAR100 = {"CIFAR-100", 2, 100, 20};
+static const cifar_format CIFAR10 = {.what = "CIFAR-10", .label_bytes = 1, .classes = 10, .coarse_classes = 0};
+static const cifar_format CIFAR100 = {.what = "CIFAR-100", .label_bytes = 2, .classes = 100, .coarse_classes = 20};
 
 /* Appends one file's records to d, checking size and labels first so a bad file leaves
  * d as it was. */
