@@ -33,7 +33,7 @@ int cli_usage(cli *c, const char *cmd, const char *fmt, ...)
     return EX_USAGE;
 }
 
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
@@ -59,7 +59,7 @@ int cli_global_opt(cli *c, int argc, char **argv, int *i, int *rc)
     static const char *const with_value[] = {"--addr", "--token", "--token-file", "--timeout"};
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (!is_opt(a, with_value[k])) continue;
-        if (!(v = opt_value(argc, argv, i, with_value[k]))) {
+        if (!(v = cli_opt_value(argc, argv, i, with_value[k]))) {
             *rc = cli_usage(c, NULL, "%s needs a value", with_value[k]);
             return 1;
         }

@@ -48,6 +48,9 @@ void cli_free(cli *c);
  * error and returns 1; returns 0 when it is not a global option. */
 int cli_global_opt(cli *c, int argc, char **argv, int *i, int *rc);
 
+/* "--name=value" or "--name value" at argv[*i]: the value (advancing *i past it), else NULL. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+
 /* Opens the channel once; returns 0 or an exit status (message printed). */
 int cli_connect(cli *c);
 
@@ -77,6 +80,8 @@ int cmd_curves(cli *c, int argc, char **argv);
 int cmd_compare(cli *c, int argc, char **argv);
 int cmd_info(cli *c, int argc, char **argv);
 int cmd_health(cli *c, int argc, char **argv);
+int cmd_sweep(cli *c, int argc, char **argv);
+int cmd_report(cli *c, int argc, char **argv);
 
 /* Streams a job's events to the terminal until it ends; returns 0 iff it SUCCEEDED,
  * 1 when it FAILED or was CANCELLED, or an exit status for an RPC failure. */

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "job_format.h"
+#include "labels.h"
 #include "pb_json.h"
 
 /* Parses global options and job ids; returns 0, or an exit status (help printed = -1). */
@@ -102,28 +103,41 @@ int cmd_list(cli *c, int argc, char **argv)
     int states[16], rc;
     size_t n_states = 0;
     long limit = 50;
+    ctl_labels labels;
+    char err[256];
+    ctl_labels_init(&labels);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("Usage: %s list [--state STATE[,STATE...]] [--limit N] [--json]\n\n"
-                   "Lists jobs, newest first (default: the 50 newest, all states).\n", c->prog);
+            printf("Usage: %s list [--state STATE[,STATE...]] [--label KEY=VALUE]... [--limit N] [--json]\n\n"
+                   "Lists jobs, newest first (default: the 50 newest, all states). With --label, only the\n"
+                   "jobs carrying every label given.\n", c->prog);
+            ctl_labels_free(&labels);
             return 0;
         }
         if (cli_global_opt(c, argc, argv, &i, &rc)) {
-            if (rc) return rc;
+            if (rc) goto done;
+        } else if (!strncmp(a, "--label", 7) && (a[7] == '=' || (a[7] == 0 && i + 1 < argc))) {
+            if (ctl_labels_add_arg(&labels, a[7] == '=' ? a + 8 : argv[++i], err, sizeof err)) {
+                rc = cli_usage(c, "list", "%s", err);
+                goto done;
+            }
         } else if (!strncmp(a, "--state", 7) && (a[7] == '=' || (a[7] == 0 && i + 1 < argc))) {
-            if ((rc = add_states(c, a[7] == '=' ? a + 8 : argv[++i], states, &n_states, 16))) return rc;
+            if ((rc = add_states(c, a[7] == '=' ? a + 8 : argv[++i], states, &n_states, 16))) goto done;
         } else if (!strncmp(a, "--limit", 7) && (a[7] == '=' || (a[7] == 0 && i + 1 < argc))) {
             const char *v = a[7] == '=' ? a + 8 : argv[++i];
             char *end;
             limit = strtol(v, &end, 10);
-            if (end == v || *end || limit < 1 || limit > 1000000)
-                return cli_usage(c, "list", "--limit: '%s' is not a positive integer", v);
+            if (end == v || *end || limit < 1 || limit > 1000000) {
+                rc = cli_usage(c, "list", "--limit: '%s' is not a positive integer", v);
+                goto done;
+            }
         } else {
-            return cli_usage(c, "list", "unexpected argument '%s'", a);
+            rc = cli_usage(c, "list", "unexpected argument '%s'", a);
+            goto done;
         }
     }
-    if ((rc = cli_connect(c))) return rc;
+    if ((rc = cli_connect(c))) goto done;
     Brn__V1__Job **jobs = NULL;
     ProtobufCMessage **pages = NULL;
     size_t n_jobs = 0, n_pages = 0;
@@ -136,6 +150,8 @@ int cmd_list(cli *c, int argc, char **argv)
         long want = limit - (long)n_jobs;
         req.page_size = (int32_t)(want > 1000 ? 1000 : want);
         req.page_token = token ? token : "";
+        req.n_labels = labels.n;
+        req.labels = labels.ptrs;
         ProtobufCMessage *resp;
         ctl_status st;
         if (ctl_unary(&c->conn, M_LIST, &req.base, &brn__v1__list_jobs_response__descriptor, &resp, &st)) {
@@ -171,6 +187,8 @@ int cmd_list(cli *c, int argc, char **argv)
     free(pages);
     free(jobs);
     free(token);
+done:
+    ctl_labels_free(&labels);
     return rc;
 }
 

@@ -6,15 +6,19 @@
 #include "cli.h"
 #include "pb_json.h"
 #include "ctl_spec.h"
+#include "labels.h"
 
 static void submit_help(cli *c)
 {
-    printf("Usage: %s submit [--name NAME] [--priority N] [--idempotency-key KEY] [--wait] [SPEC FLAGS...]\n\n"
+    printf("Usage: %s submit [--name NAME] [--label KEY=VALUE]... [--priority N] [--idempotency-key KEY] [--wait]\n"
+           "       [SPEC FLAGS...]\n\n"
            "Queues a training job on brnd. The spec flags are those of `brnd train`; flags not given take\n"
            "the daemon's defaults. --wait streams the job's progress and exits 0 iff it SUCCEEDED.\n"
            "data-dir, init and checkpoint-dir are local-run options the daemon does not accept.\n\n"
            "Job options:\n"
-           "  --name NAME             a label (at most 64 characters)\n"
+           "  --name NAME             a name (at most 64 characters)\n"
+           "  --label KEY=VALUE       a label (repeatable): key of a-z 0-9 _ . - (at most 63), value at\n"
+           "                          most 256 bytes; `list --label` selects jobs by them\n"
            "  --priority N            -1000..1000, higher runs first (default 0)\n"
            "  --idempotency-key KEY   a retried submit with the same key returns the same job\n"
            "  --wait                  watch the job to its end\n\n"
@@ -41,6 +45,8 @@ int cmd_submit(cli *c, int argc, char **argv)
     const char *name = NULL, *key = NULL;
     long priority = 0;
     Brn__V1__JobSpec *pspec = NULL;
+    ctl_labels labels;
+    ctl_labels_init(&labels);
     if (!rest) return EX_OSERR;
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -66,6 +72,11 @@ int cmd_submit(cli *c, int argc, char **argv)
             wait = 1;
         } else if ((v = own_value(lim, argv, &i, "--name"))) {
             name = v;
+        } else if ((v = own_value(lim, argv, &i, "--label"))) {
+            if (ctl_labels_add_arg(&labels, v, err, sizeof err)) {
+                rc = cli_usage(c, "submit", "%s", err);
+                goto out;
+            }
         } else if ((v = own_value(lim, argv, &i, "--idempotency-key"))) {
             key = v;
         } else if ((v = own_value(lim, argv, &i, "--priority"))) {
@@ -93,6 +104,8 @@ int cmd_submit(cli *c, int argc, char **argv)
     req.name = (char *)(name ? name : "");
     req.priority = (int32_t)priority;
     req.idempotency_key = (char *)(key ? key : "");
+    req.n_labels = labels.n;
+    req.labels = labels.ptrs;
     ProtobufCMessage *resp;
     ctl_status st;
     if (ctl_unary(&c->conn, M_SUBMIT, &req.base, &brn__v1__job__descriptor, &resp, &st)) {
@@ -110,6 +123,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     if (wait) rc = cli_watch_job(c, id);
 out:
     if (pspec) brn__v1__job_spec__free_unpacked(pspec, NULL);
+    ctl_labels_free(&labels);
     free(rest);
     return rc;
 }

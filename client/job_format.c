@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "labels.h"
 #include "pb_json.h"
 
 const char *jobfmt_state_name(int state)
@@ -77,7 +78,8 @@ static int total_epochs(const Brn__V1__Job *j)
 
 void jobfmt_print_table(FILE *out, Brn__V1__Job *const *jobs, size_t n, int64_t now_ms)
 {
-    fprintf(out, "%-6s %-16s %-10s %-30s %-9s %-8s %s\n", "ID", "NAME", "STATE", "SPEC", "EPOCH", "TIME", "CREATED");
+    fprintf(out, "%-6s %-16s %-10s %-30s %-9s %-8s %-19s %s\n", "ID", "NAME", "STATE", "SPEC", "EPOCH", "TIME",
+            "CREATED", "LABELS");
     for (size_t i = 0; i < n; i++) {
         const Brn__V1__Job *j = jobs[i];
         char brief[96], ep[24], dur[24], created[32];
@@ -89,8 +91,10 @@ void jobfmt_print_table(FILE *out, Brn__V1__Job *const *jobs, size_t n, int64_t 
         if (r >= 0) jobfmt_duration(dur, sizeof dur, r);
         else snprintf(dur, sizeof dur, "-");
         fmt_time(created, sizeof created, j->created_ms);
-        fprintf(out, "%-6lld %-16.16s %-10s %-30.30s %-9s %-8s %s\n", (long long)j->id,
-                j->name && j->name[0] ? j->name : "-", jobfmt_state_name(j->state), brief, ep, dur, created);
+        char labels[512];
+        ctl_labels_format(labels, sizeof labels, j->labels, j->n_labels, ",");
+        fprintf(out, "%-6lld %-16.16s %-10s %-30.30s %-9s %-8s %-19s %s\n", (long long)j->id,
+                j->name && j->name[0] ? j->name : "-", jobfmt_state_name(j->state), brief, ep, dur, created, labels);
     }
 }
 
@@ -104,6 +108,9 @@ void jobfmt_print_detail(FILE *out, const Brn__V1__Job *j, int64_t now_ms)
     fprintf(out, "  state      %s", jobfmt_state_name(j->state));
     if (j->reason && j->reason[0]) fprintf(out, " (%s%s%s)", j->error && j->error[0] ? j->error : "",
                                             j->error && j->error[0] ? ": " : "", j->reason);
+    char labels[2048];
+    ctl_labels_format(labels, sizeof labels, j->labels, j->n_labels, " ");
+    fprintf(out, "\n  labels     %s", labels);
     fprintf(out, "\n  priority   %d\n  device     %s\n", j->priority, j->device && j->device[0] ? j->device : "-");
     int te = total_epochs(j);
     fprintf(out, "  progress   epoch %d", j->epoch);

@@ -147,6 +147,47 @@ static void draw_line(FILE *out, const panel *p, const plot_series *s, int which
     }
 }
 
+/* The band around metric which (1 test loss, 3 test acc) at a point: 0 when none. */
+static int band(const plot_point *q, int which, double *lo, double *hi)
+{
+    if (!q->has_band || !q->has_test || (which != 1 && which != 3)) return 0;
+    double k = which == 3 ? 100.0 : 1.0;
+    *lo = (which == 3 ? q->test_acc_lo : q->test_loss_lo) * k;
+    *hi = (which == 3 ? q->test_acc_hi : q->test_loss_hi) * k;
+    return isfinite(*lo) && isfinite(*hi);
+}
+
+/* Shaded band of one series: a closed path along the upper edge and back along the lower,
+ * one per run of consecutive points that have a band. */
+static void draw_band(FILE *out, const panel *p, const plot_series *s, int which, const char *colour)
+{
+    double lo, hi;
+    for (int i = 0; i < s->n;) {
+        if (!band(&s->pts[i], which, &lo, &hi) || !isfinite(s->pts[i].x)) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j + 1 < s->n && band(&s->pts[j + 1], which, &lo, &hi) && isfinite(s->pts[j + 1].x)) j++;
+        fprintf(out, "<path class=\"band\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", colour);
+        for (int k = i; k <= j; k++) {
+            band(&s->pts[k], which, &lo, &hi);
+            /* a single point gets a little width so it shows */
+            double dx = i == j ? 0.15 : 0;
+            fprintf(out, "%c%.1f,%.1f ", k == i ? 'M' : 'L', px(p, s->pts[k].x - dx), py(p, hi));
+            if (i == j) fprintf(out, "L%.1f,%.1f ", px(p, s->pts[k].x + dx), py(p, hi));
+        }
+        for (int k = j; k >= i; k--) {
+            band(&s->pts[k], which, &lo, &hi);
+            double dx = i == j ? 0.15 : 0;
+            if (i == j) fprintf(out, "L%.1f,%.1f ", px(p, s->pts[k].x + dx), py(p, lo));
+            fprintf(out, "L%.1f,%.1f ", px(p, s->pts[k].x - dx), py(p, lo));
+        }
+        fprintf(out, "Z\"/>\n");
+        i = j + 1;
+    }
+}
+
 /* Data range of metrics a and b over all series; returns the number of finite values. */
 static int range_of(const plot_series *s, int n, int a, int b, double *lo, double *hi, double *xlo, double *xhi)
 {
@@ -157,11 +198,15 @@ static int range_of(const plot_series *s, int n, int a, int b, double *lo, doubl
             const plot_point *q = &s[k].pts[i];
             if (!isfinite(q->x)) continue;
             for (int w = a; w <= b; w++) {
-                double v = metric(q, w);
+                double v = metric(q, w), blo, bhi;
                 if (!isfinite(v)) continue;
                 cnt++;
                 if (v < *lo) *lo = v;
                 if (v > *hi) *hi = v;
+                if (band(q, w, &blo, &bhi)) {
+                    if (blo < *lo) *lo = blo;
+                    if (bhi > *hi) *hi = bhi;
+                }
                 if (q->x < *xlo) *xlo = q->x;
                 if (q->x > *xhi) *xhi = q->x;
             }
@@ -171,6 +216,13 @@ static int range_of(const plot_series *s, int n, int a, int b, double *lo, doubl
 
 int svg_plot_write(FILE *out, const char *title, const plot_series *s, int n)
 {
+    const plot_options o = {.title = title};
+    return svg_plot_write_opts(out, &o, s, n);
+}
+
+int svg_plot_write_opts(FILE *out, const plot_options *o, const plot_series *s, int n)
+{
+    const char *title = o->title;
     double llo, lhi, alo, ahi, xlo = INFINITY, xhi = -INFINITY;
     if (n <= 0) return -1;
     int cnt = range_of(s, n, 0, 1, &llo, &lhi, &xlo, &xhi);
@@ -211,6 +263,8 @@ int svg_plot_write(FILE *out, const char *title, const plot_series *s, int n)
     for (int k = 0; k < n; k++) {
         const char *c = PALETTE[k % N_PALETTE];
         fprintf(out, "<g class=\"series\" id=\"series-%d\">\n", k);
+        draw_band(out, &loss, &s[k], 1, c);
+        draw_band(out, &acc, &s[k], 3, c);
         draw_line(out, &loss, &s[k], 0, c);
         draw_line(out, &loss, &s[k], 1, c);
         draw_line(out, &acc, &s[k], 2, c);
@@ -226,6 +280,13 @@ int svg_plot_write(FILE *out, const char *title, const plot_series *s, int n)
     fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" stroke-width=\"2\"/>\n",
             lx + 90, ly, lx + 120, ly);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" dominant-baseline=\"middle\">test</text>\n", lx + 128, ly);
+    if (o->band_note) {
+        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"30\" height=\"12\" fill=\"#333\" fill-opacity=\"0.18\"/>\n",
+                lx + 180, ly - 6);
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" dominant-baseline=\"middle\">", lx + 218, ly);
+        xml_escaped(out, o->band_note, MAX_LABEL);
+        fprintf(out, "</text>\n");
+    }
     for (int k = 0; k < n; k++) {
         double y = ly + (k + 1) * LEGEND_ROW;
         fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"30\" height=\"4\" fill=\"%s\"/>\n", lx, y - 2,

@@ -13,6 +13,9 @@ typedef struct plot_point {
     double train_loss, train_acc;    /* acc as a fraction */
     double test_loss, test_acc;
     int has_test;                    /* 0: the epoch was not evaluated */
+    /* Optional band around the test curves (e.g. ±1 std over seeds), drawn when has_band. */
+    int has_band;
+    double test_loss_lo, test_loss_hi, test_acc_lo, test_acc_hi;
 } plot_point;
 
 typedef struct plot_series {
@@ -24,6 +27,14 @@ typedef struct plot_series {
 /* Writes a complete SVG document. Returns 0, or -1 when there is nothing to plot
  * (no series or no points) or on a write error. Non-finite values break the line. */
 int svg_plot_write(FILE *out, const char *title, const plot_series *series, int n_series);
+
+typedef struct plot_options {
+    const char *title;
+    const char *band_note;           /* legend text for the bands ("band: ±1 std over seeds"); NULL: none */
+} plot_options;
+
+/* svg_plot_write with options; bands are shaded in the series' colour behind its lines. */
+int svg_plot_write_opts(FILE *out, const plot_options *o, const plot_series *series, int n_series);
 
 /* Axis ticks: a range [lo, hi] covering the data with at most max_ticks ticks at multiples
  * of step (1, 2 or 5 times a power of ten; at least min_step). */

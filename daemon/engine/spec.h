@@ -128,6 +128,12 @@ void brn_spec_print_help(FILE *out);
 typedef int (*brn_spec_field_fn)(const char *name, const char *value, void *user);
 int brn_spec_for_each(const brn_job_spec *s, brn_spec_field_fn fn, void *user);
 
+/* 1 when field (a name with '_') has no effect under s's other settings: microbatch,
+ * eval_stats and norm_momentum outside bn/brn, rmax/dmax and the renorm schedule outside
+ * brn, gn_groups outside gn, labels_per_batch under iid sampling, milestones and lr_factor
+ * outside the step schedule, epochs when steps is set. 0 for every other field. */
+int brn_spec_field_inert(const brn_job_spec *s, const char *field);
+
 const char *brn_norm_kind_name(brn_norm_kind k);
 const char *brn_lr_schedule_name(brn_lr_schedule k);
 const char *brn_precision_name(brn_precision p);

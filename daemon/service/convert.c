@@ -20,6 +20,11 @@ static char *dup_str(const char *s, int *oom)
     return d;
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 Brn__V1__JobState convert_job_state(brn_job_state st)
 {
     switch (st) {
@@ -37,6 +42,67 @@ int convert_job_state_from_proto(int st)
     for (int i = 0; i < BRN_JOB_STATE_COUNT; i++)
         if ((int)convert_job_state((brn_job_state)i) == st) return i;
     return -1;
+}
+
+/* Job.labels from the row's {"key":"value"} text, sorted by key. Returns -1 on out of
+ * memory; a text that does not parse leaves the job without labels. */
+static int add_labels(Brn__V1__Job *j, const char *labels_json)
+{
+    if (!labels_json) return 0;
+    json_t *o = json_loads(labels_json, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return 0;
+    }
+    size_t n = json_object_size(o);
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    j->labels = calloc(n ? n : 1, sizeof *j->labels);
+    int rc = keys && j->labels ? 0 : -1;
+    const char *key;
+    json_t *v;
+    size_t k = 0;
+    json_object_foreach(o, key, v) if (k < n) keys[k++] = key;
+    if (!rc) qsort(keys, k, sizeof *keys, by_string);
+    for (size_t i = 0; !rc && i < k; i++) {
+        Brn__V1__Label *l = malloc(sizeof *l);
+        if (!l) {
+            rc = -1;
+            break;
+        }
+        brn__v1__label__init(l);
+        j->labels[j->n_labels++] = l;
+        int oom = 0;
+        l->key = dup_str(keys[i], &oom);
+        l->value = dup_str(json_string_value(json_object_get(o, keys[i])), &oom);
+        if (oom) rc = -1;
+    }
+    free(keys);
+    json_decref(o);
+    return rc;
+}
+
+typedef struct inert_ctx {
+    const brn_job_spec *spec;
+    Brn__V1__Job *job;
+    size_t cap;
+    int oom;
+} inert_ctx;
+
+static int add_inert(const char *name, const char *value, void *user)
+{
+    inert_ctx *c = user;
+    if (spec_field_is_server_side(name) || !brn_spec_field_inert(c->spec, name)) return 0;
+    if (c->job->n_inert_fields == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        char **grown = realloc(c->job->inert_fields, cap * sizeof *grown);
+        if (!grown) return c->oom = -1;
+        c->job->inert_fields = grown;
+        c->cap = cap;
+    }
+    char *d = strdup(name);
+    if (!d) return c->oom = -1;
+    c->job->inert_fields[c->job->n_inert_fields++] = d;
+    return 0;
 }
 
 Brn__V1__Job *convert_job(const brn_job_row *row)
@@ -60,8 +126,14 @@ Brn__V1__Job *convert_job(const brn_job_row *row)
     j->device = dup_str(row->device, &oom);
     brn_job_spec spec;
     char err[256];
-    if (brn_spec_from_json_text(row->spec_json, &spec, err, sizeof err) == 0) j->spec = spec_to_proto(&spec, err, sizeof err);
+    if (brn_spec_from_json_text(row->spec_json, &spec, err, sizeof err) == 0) {
+        j->spec = spec_to_proto(&spec, err, sizeof err);
+        inert_ctx ic = {.spec = &spec, .job = j};
+        brn_spec_for_each(&spec, add_inert, &ic);
+        if (ic.oom) oom = 1;
+    }
     /* a spec that no longer parses (older binary's field) still lists the job, without spec */
+    if (add_labels(j, row->labels_json)) oom = 1;
     if (oom) {
         protobuf_c_message_free_unpacked(&j->base, NULL);
         return NULL;

@@ -93,6 +93,26 @@ static void reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
     protobuf_c_message_free_unpacked(&job->base, NULL);
 }
 
+/* validate_only: the job a submit would create, as a QUEUED job with id 0. */
+static void reply_would_be_job(brn_rpc_call *call, const brn_job_new *j)
+{
+    json_t *labels = json_object();
+    for (int i = 0; labels && i < j->n_labels; i++)
+        json_object_set_new(labels, j->labels[i].key, json_string(j->labels[i].value));
+    brn_job_row row = {.name = (char *)j->name, .priority = j->priority, .spec_json = (char *)j->spec_json,
+                       .state = BRN_JOB_QUEUED,
+                       .labels_json = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : NULL};
+    json_decref(labels);
+    Brn__V1__Job *job = (j->n_labels == 0 || row.labels_json) ? convert_job(&row) : NULL;
+    free(row.labels_json);
+    if (!job) {
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    rpc_call_reply(call, &job->base);
+    protobuf_c_message_free_unpacked(&job->base, NULL);
+}
+
 /* A dataset must be present on this server (synthetic always is). */
 static int dataset_ok(brn_service *svc, const char *name, char *err, size_t errlen)
 {
@@ -129,14 +149,21 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    brn_job_label labels[SVC_LABELS_MAX];
+    validate_store_labels(req->labels, req->n_labels, labels);
+    const brn_job_new job = {.name = req->name ? req->name : "", .priority = req->priority,
+                             .idempotency_key = req->idempotency_key, .spec_json = text, .labels = labels,
+                             .n_labels = (int)req->n_labels, .dry_run = req->validate_only};
     int64_t id = 0;
     int existed = 0;
-    int rc = store_job_insert(svc->store, req->name ? req->name : "", req->priority, req->idempotency_key, text, &id,
-                              &existed, err, sizeof err);
+    int rc = store_job_create(svc->store, &job, &id, &existed, err, sizeof err);
+    int would_be = rc == 0 && req->validate_only && !existed;
+    if (would_be) reply_would_be_job(call, &job);
     free(text);
+    if (would_be) return;
     if (rc == STORE_CONFLICT) {
         rpc_call_fail(call, GRPC_STATUS_ALREADY_EXISTS,
-                      "idempotency_key: already used by job %lld with a different spec", (long long)id);
+                      "idempotency_key: already used by job %lld with a different spec or labels", (long long)id);
         return;
     }
     if (rc) {
@@ -183,10 +210,14 @@ void svc_list_jobs(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     const Brn__V1__ListJobsRequest *req = (const Brn__V1__ListJobsRequest *)msg;
     brn_job_filter f;
     char err[512];
+    brn_job_label labels[SVC_LABELS_MAX];
     if (validate_list(req, &f, err, sizeof err)) {
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return;
     }
+    validate_store_labels(req->labels, req->n_labels, labels);
+    f.labels = labels;
+    f.n_labels = (int)req->n_labels;
     brn_job_row *rows = NULL;
     int n = 0;
     int64_t next = 0;

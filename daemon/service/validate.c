@@ -54,7 +54,40 @@ int validate_submit(const Brn__V1__SubmitJobRequest *req, brn_job_spec *spec, ch
     const char *key = req->idempotency_key ? req->idempotency_key : "";
     if (strlen(key) > SVC_KEY_MAX) FAIL("idempotency_key: longer than %d bytes", SVC_KEY_MAX);
     if ((why = text_problem(key))) FAIL("idempotency_key: %s", why);
+    return validate_labels("labels", req->labels, req->n_labels, err, errlen);
+}
+
+static int label_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n < 1 || n > SVC_LABEL_KEY_MAX) return 0;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' || *k == '.' || *k == '-')) return 0;
+    return 1;
+}
+
+int validate_labels(const char *field, Brn__V1__Label *const *labels, size_t n, char *err, size_t errlen)
+{
+    const char *why;
+    if (n > SVC_LABELS_MAX) FAIL("%s: %zu labels, at most %d", field, n, SVC_LABELS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = labels[i]->key ? labels[i]->key : "", *v = labels[i]->value ? labels[i]->value : "";
+        if (!label_key_ok(k)) {
+            if ((why = text_problem(k))) FAIL("%s[%zu].key: %s", field, i, why);
+            FAIL("%s[%zu].key: '%.80s' is not 1..%d characters of a-z 0-9 _ . -", field, i, k, SVC_LABEL_KEY_MAX);
+        }
+        if (strlen(v) > SVC_LABEL_VALUE_MAX) FAIL("%s[%zu].value: longer than %d bytes", field, i, SVC_LABEL_VALUE_MAX);
+        if ((why = text_problem(v))) FAIL("%s[%zu].value: %s", field, i, why);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(labels[j]->key, k)) FAIL("%s[%zu].key: '%s' is given twice", field, i, k);
+    }
     return 0;
+}
+
+void validate_store_labels(Brn__V1__Label *const *labels, size_t n, brn_job_label *out)
+{
+    for (size_t i = 0; i < n && i < SVC_LABELS_MAX; i++)
+        out[i] = (brn_job_label){.key = labels[i]->key, .value = labels[i]->value ? labels[i]->value : ""};
 }
 
 void validate_page_token(int64_t cursor, char *buf, size_t n)
@@ -66,6 +99,7 @@ void validate_page_token(int64_t cursor, char *buf, size_t n)
 int validate_list(const Brn__V1__ListJobsRequest *req, brn_job_filter *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
+    if (validate_labels("labels", req->labels, req->n_labels, err, errlen)) return -1;
     f->newest_first = 1;
     for (size_t i = 0; i < req->n_states; i++) {
         int st = convert_job_state_from_proto((int)req->states[i]);
@@ -95,7 +129,8 @@ int validate_job_id(const char *field, int64_t id, char *err, size_t errlen)
 
 int validate_metrics(const Brn__V1__GetMetricsRequest *req, char *err, size_t errlen)
 {
-    if (req->n_job_ids == 0) FAIL("job_ids: at least one job id is needed");
+    if (validate_labels("labels", req->labels, req->n_labels, err, errlen)) return -1;
+    if (req->n_job_ids == 0 && req->n_labels == 0) FAIL("job_ids: at least one job id (or a label) is needed");
     if (req->n_job_ids > SVC_METRICS_MAX_JOBS) FAIL("job_ids: at most %d jobs per request", SVC_METRICS_MAX_JOBS);
     for (size_t i = 0; i < req->n_job_ids; i++)
         if (validate_job_id("job_ids", req->job_ids[i], err, errlen)) return -1;

@@ -66,7 +66,25 @@ typedef struct brn_job_row {
     long step;                    /* optimizer steps done (last reported) */
     char *device;                 /* device the job runs/ran on, NULL before it starts */
     int cancel_requested;         /* 1 once CancelJob was asked while the job was RUNNING */
+    char *labels_json;            /* {"key":"value",...} in key order; NULL when none */
 } brn_job_row;
+
+/* One key=value label of a job (strings owned by the caller). */
+typedef struct brn_job_label {
+    const char *key;
+    const char *value;
+} brn_job_label;
+
+/* A job to create (store_job_create). */
+typedef struct brn_job_new {
+    const char *name;
+    int priority;
+    const char *idempotency_key;  /* NULL or "" = none */
+    const char *spec_json;
+    const brn_job_label *labels;  /* n_labels pairs with distinct keys (any order) */
+    int n_labels;
+    int dry_run;                  /* only look: write nothing; *id = 0 for a new job */
+} brn_job_new;
 
 /* Filter and page for store_job_list. Zero-initialised means: all states, from the
  * start, oldest first, STORE_LIST_DEFAULT_LIMIT rows. */
@@ -75,6 +93,8 @@ typedef struct brn_job_filter {
     int64_t cursor;               /* 0 = from the start; else next_cursor of the previous page */
     int limit;                    /* rows per page; 0 = default; capped at STORE_LIST_MAX_LIMIT */
     int newest_first;             /* 1: descending id; 0: ascending id (submission order) */
+    const brn_job_label *labels;  /* only jobs carrying every one of these n_labels pairs */
+    int n_labels;
 } brn_job_filter;
 
 #define STORE_LIST_DEFAULT_LIMIT 100
@@ -125,12 +145,15 @@ int store_job_state_is_final(brn_job_state st);
 
 /* ---- jobs ---- */
 
-/* Insert a QUEUED job. idempotency_key may be NULL/"" (no key). When the key was already
- * used: *id is that job, *existed = 1, nothing is written, and STORE_CONFLICT is
- * returned instead if the earlier job's spec_json differs (a different request reusing
- * the key). Otherwise *existed = 0. existed may be NULL. */
+/* store_job_create without labels; existed may be NULL. */
 int store_job_insert(brn_store *s, const char *name, int priority, const char *idempotency_key,
                      const char *spec_json, int64_t *id, int *existed, char *err, size_t errlen);
+
+/* Insert a QUEUED job with its labels, in one transaction. With an idempotency key that
+ * was already used: *id is that job, *existed = 1, nothing is written, and
+ * STORE_CONFLICT is returned instead if the earlier job's spec_json or labels differ.
+ * With j->dry_run nothing is ever written (*id = 0 when the job would be new). */
+int store_job_create(brn_store *s, const brn_job_new *j, int64_t *id, int *existed, char *err, size_t errlen);
 
 /* Read one job into *row (free with brn_job_row_free). STORE_NOT_FOUND if no such id. */
 int store_job_get(brn_store *s, int64_t id, brn_job_row *row, char *err, size_t errlen);

@@ -37,6 +37,8 @@ typedef enum {
     STMT_DIAG_GET,
     STMT_CHECKPOINT_UPSERT,
     STMT_CHECKPOINT_LATEST,
+    STMT_LABEL_INSERT,
+    STMT_LABELS_GET,
     STMT_COUNT
 } store_stmt_id;
 
@@ -65,6 +67,15 @@ int64_t store_now_ms(void);
 
 /* Apply migrations until the schema is at max_version (< 0: all known). */
 int store_migrate(brn_store *s, const char *path, int max_version, char *err, size_t errlen);
+
+/* store_labels.c: write a new job's labels (inside the caller's transaction); tell
+ * whether a job's stored labels equal the given ones (any order); the {"key":"value"}
+ * JSON text of the label filter (malloc'd; NULL on out of memory). */
+int store_labels_insert(brn_store *s, int64_t job_id, const brn_job_label *labels, int n,
+                        char *err, size_t errlen);
+int store_labels_same(brn_store *s, int64_t job_id, const brn_job_label *labels, int n, int *same,
+                      char *err, size_t errlen);
+char *store_labels_json(const brn_job_label *labels, int n);
 
 /* Get a cached statement into `st` or return the error (needs s, err, errlen, st). */
 #define STMT_OR_RETURN(st, id, sql) do { (st) = store_stmt(s, (id), (sql), err, errlen); \

@@ -35,7 +35,8 @@ int store_job_state_is_final(brn_job_state st)
 
 /* The column list every row-reading query selects, in the order read_row expects. */
 #define JOB_COLUMNS "id, name, priority, idempotency_key, spec_json, state, reason, error_code, " \
-    "created_ms, started_ms, finished_ms, total_steps, epoch, step, device, cancel_requested"
+    "created_ms, started_ms, finished_ms, total_steps, epoch, step, device, cancel_requested, " \
+    "(SELECT json_group_object(key, value) FROM job_labels WHERE job_id = jobs.id)"
 
 static char *dup_text(sqlite3_stmt *st, int col)
 {
@@ -64,6 +65,12 @@ static int read_row(sqlite3_stmt *st, brn_job_row *row, char *err, size_t errlen
     row->reason = dup_text(st, 6);
     row->error_code = dup_text(st, 7);
     row->device = dup_text(st, 14);
+    /* the primary key walks a job's labels in key order; no labels reads as "{}" */
+    const char *labels = (const char *)sqlite3_column_text(st, 16);
+    if (labels && strcmp(labels, "{}") && !(row->labels_json = strdup(labels))) {
+        brn_job_row_free(row);
+        return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory reading job");
+    }
     /* name and spec_json are NOT NULL columns: a NULL here is a failed strdup. */
     if (!row->name || !row->spec_json ||
         (sqlite3_column_type(st, 3) != SQLITE_NULL && !row->idempotency_key) ||
@@ -86,6 +93,7 @@ void brn_job_row_free(brn_job_row *row)
     free(row->reason);
     free(row->error_code);
     free(row->device);
+    free(row->labels_json);
     memset(row, 0, sizeof *row);
 }
 
@@ -154,51 +162,75 @@ static int job_by_key(brn_store *s, const char *key, int64_t *id, char **spec_js
     return rc;
 }
 
-int store_job_insert(brn_store *s, const char *name, int priority, const char *idempotency_key,
-                     const char *spec_json, int64_t *id, int *existed, char *err, size_t errlen)
+int store_job_create(brn_store *s, const brn_job_new *j, int64_t *id, int *existed, char *err, size_t errlen)
 {
     int dummy;
     if (!existed)
         existed = &dummy;
     *existed = 0;
     *id = 0;
-    if (!spec_json)
+    if (!j->spec_json)
         return brn_errorf(err, errlen, BRN_EINVAL, "store: job without a spec");
-    const char *key = idempotency_key && *idempotency_key ? idempotency_key : NULL;
+    const char *key = j->idempotency_key && *j->idempotency_key ? j->idempotency_key : NULL;
     if (key) {
         /* One writer (see store.h): nobody can insert the key between this look-up
-         * and our INSERT, so no transaction is needed. */
+         * and our INSERT, so the look-up needs no transaction. */
         char *old_spec = NULL;
         int rc = job_by_key(s, key, id, &old_spec, err, errlen);
         if (rc == 0) {
             *existed = 1;
-            int same = !strcmp(old_spec, spec_json);
+            int same = !strcmp(old_spec, j->spec_json);
             free(old_spec);
+            if (same && (rc = store_labels_same(s, *id, j->labels, j->n_labels, &same, err, errlen)) < 0)
+                return rc;
             if (!same)
                 return brn_errorf(err, errlen, STORE_CONFLICT, "idempotency key \"%s\" was "
-                                  "already used by job %lld with a different spec", key,
+                                  "already used by job %lld with a different spec or labels", key,
                                   (long long)*id);
             return 0;
         }
         if (rc != STORE_NOT_FOUND)
             return rc;
+        *id = 0;
     }
+    if (j->dry_run)
+        return 0;
     sqlite3_stmt *st;
     STMT_OR_RETURN(st, STMT_JOB_INSERT, "INSERT INTO jobs (name, priority, idempotency_key, "
                    "spec_json, state, created_ms) VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5)");
-    sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, priority);
+    int rc = j->n_labels > 0 ? store_begin(s, err, errlen) : 0;
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, j->name ? j->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, j->priority);
     if (key)
         sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, spec_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, j->spec_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, store_now_ms());
-    int rc = 0;
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_sql_error(s, "inserting job", __FILE__, __LINE__, err, errlen);
     else
         *id = sqlite3_last_insert_rowid(s->db);
     sqlite3_reset(st);
+    if (rc == 0 && j->n_labels > 0)
+        rc = store_labels_insert(s, *id, j->labels, j->n_labels, err, errlen);
+    if (j->n_labels > 0) {
+        if (rc == 0)
+            rc = store_commit(s, err, errlen);
+        if (rc < 0)
+            store_rollback(s);
+    }
+    if (rc < 0)
+        *id = 0;
     return rc;
+}
+
+int store_job_insert(brn_store *s, const char *name, int priority, const char *idempotency_key,
+                     const char *spec_json, int64_t *id, int *existed, char *err, size_t errlen)
+{
+    const brn_job_new j = {.name = name, .priority = priority, .idempotency_key = idempotency_key,
+                           .spec_json = spec_json};
+    return store_job_create(s, &j, id, existed, err, errlen);
 }
 
 /* A state set as SQL: "state IN (?1, ..., ?5)" with one parameter per state, bound to
@@ -207,6 +239,11 @@ int store_job_insert(brn_store *s, const char *name, int priority, const char *i
 #define STATE_SET_SQL "state IN (?1, ?2, ?3, ?4, ?5)"
 #define STATE_SET_PARAMS 5
 _Static_assert(STATE_SET_PARAMS == BRN_JOB_STATE_COUNT, "STATE_SET_SQL needs one parameter per state");
+
+/* A label filter as SQL: ?8 pairs given as the JSON object ?9; a job matches when it
+ * carries all of them. The subquery does not depend on the row: SQLite runs it once. */
+#define LABEL_SET_SQL "(?8 = 0 OR id IN (SELECT l.job_id FROM job_labels l JOIN json_each(?9) p " \
+    "ON l.key = p.key AND l.value = p.value GROUP BY l.job_id HAVING count(*) = ?8))"
 
 static void bind_state_set(sqlite3_stmt *st, unsigned mask)
 {
@@ -252,11 +289,22 @@ int store_job_list(brn_store *s, const brn_job_filter *f, brn_job_row **rows, in
      * whether another page follows. */
     if (f->newest_first)
         STMT_OR_RETURN(st, STMT_JOB_LIST_DESC, "SELECT " JOB_COLUMNS " FROM jobs WHERE "
-                       STATE_SET_SQL " AND id < ?6 ORDER BY id DESC LIMIT ?7");
+                       STATE_SET_SQL " AND id < ?6 AND " LABEL_SET_SQL " ORDER BY id DESC LIMIT ?7");
     else
         STMT_OR_RETURN(st, STMT_JOB_LIST_ASC, "SELECT " JOB_COLUMNS " FROM jobs WHERE "
-                       STATE_SET_SQL " AND id > ?6 ORDER BY id LIMIT ?7");
+                       STATE_SET_SQL " AND id > ?6 AND " LABEL_SET_SQL " ORDER BY id LIMIT ?7");
     bind_state_set(st, f->state_mask);
+    char *labels = NULL;
+    if (f->n_labels > 0) {
+        if (!(labels = store_labels_json(f->labels, f->n_labels))) {
+            sqlite3_reset(st);
+            return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory listing jobs");
+        }
+        sqlite3_bind_int(st, 8, f->n_labels);
+        sqlite3_bind_text(st, 9, labels, -1, free);
+    } else {
+        sqlite3_bind_int(st, 8, 0);
+    }
     /* Descending from the start means below every id. */
     int64_t cursor = f->newest_first && !f->cursor ? INT64_MAX : f->cursor;
     sqlite3_bind_int64(st, STATE_SET_PARAMS + 1, cursor);

@@ -64,8 +64,10 @@ static void test_document(void)
 {
     plot_point a[3], b[3];
     for (int i = 0; i < 3; i++) {
-        a[i] = (plot_point){i + 1, 1.0 / (i + 1), 0.5 + 0.1 * i, 1.2 / (i + 1), 0.45 + 0.1 * i, 1};
-        b[i] = (plot_point){i + 1, 0.9 / (i + 1), 0.55 + 0.1 * i, 1.1 / (i + 1), 0.5 + 0.1 * i, i != 1};
+        a[i] = (plot_point){.x = i + 1, .train_loss = 1.0 / (i + 1), .train_acc = 0.5 + 0.1 * i,
+                            .test_loss = 1.2 / (i + 1), .test_acc = 0.45 + 0.1 * i, .has_test = 1};
+        b[i] = (plot_point){.x = i + 1, .train_loss = 0.9 / (i + 1), .train_acc = 0.55 + 0.1 * i,
+                            .test_loss = 1.1 / (i + 1), .test_acc = 0.5 + 0.1 * i, .has_test = i != 1};
     }
     b[2].train_loss = NAN; /* a diverged step breaks the line instead of drawing garbage */
     plot_series s[2] = {{"#1 bn <a&b>", a, 3}, {"#2 brn rmax=3 dmax=5", b, 3}};
@@ -90,7 +92,7 @@ static void test_document(void)
 static void test_legend_below_panels(void)
 {
     /* The legend's rows start under the x-axis labels: the picture grows with the series. */
-    plot_point p[1] = {{1, 1, 0.5, 1, 0.5, 1}};
+    plot_point p[1] = {{.x = 1, .train_loss = 1, .train_acc = 0.5, .test_loss = 1, .test_acc = 0.5, .has_test = 1}};
     plot_series one[1] = {{"x", p, 1}}, many[6];
     for (int i = 0; i < 6; i++) many[i] = one[0];
     int rc1, rc6;
@@ -103,6 +105,37 @@ static void test_legend_below_panels(void)
     CHECK(h6 > h1);
     free(s1);
     free(s6);
+}
+
+static void test_bands(void)
+{
+    /* Bands around the test curves: one closed path per panel and run of banded points,
+     * behind the lines, widening the axes to fit, and the legend says what they are. */
+    plot_point p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = (plot_point){.x = i + 1, .train_loss = 1.0, .train_acc = 0.5, .test_loss = 1.0, .test_acc = 0.5,
+                            .has_test = 1, .has_band = i != 2, .test_loss_lo = 0.9, .test_loss_hi = 1.1,
+                            .test_acc_lo = 0.4, .test_acc_hi = 0.97};
+    plot_series s[1] = {{.label = "bn", .pts = p, .n = 4}};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const plot_options o = {.title = "t", .band_note = "band: ±1 std over seeds"};
+    CHECK_EQ_INT(svg_plot_write_opts(f, &o, s, 1), 0);
+    fclose(f);
+    /* points 1-2 and 4 (3 has none): two runs in each of the two panels */
+    CHECK_EQ_INT(count(buf, "class=\"band\""), 4);
+    CHECK(strstr(buf, "class=\"band\"") < strstr(buf, "stroke-width=\"2\""));
+    CHECK_STR_CONTAINS(buf, "band: ±1 std over seeds");
+    CHECK_STR_CONTAINS(buf, ">100<"); /* the accuracy axis reaches the band's 97% */
+    free(buf);
+    /* without bands nothing is shaded and the legend has no band entry */
+    for (int i = 0; i < 4; i++) p[i].has_band = 0;
+    int rc;
+    buf = render(s, 1, "t", &rc);
+    CHECK_EQ_INT(count(buf, "class=\"band\""), 0);
+    CHECK(!strstr(buf, "band:"));
+    free(buf);
 }
 
 static void test_nothing_to_plot(void)
@@ -123,6 +156,7 @@ int main(void)
     TEST(test_tick_labels);
     TEST(test_document);
     TEST(test_legend_below_panels);
+    TEST(test_bands);
     TEST(test_nothing_to_plot);
     return CHECK_DONE();
 }
