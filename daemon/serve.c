@@ -1,5 +1,6 @@
 /* `brnd serve`: options and config file, state directory, then store → service →
- * scheduler → gRPC server on one libuv loop; SIGTERM/SIGINT stop in the reverse order. */
+ * scheduler → gRPC server on one libuv loop; SIGTERM/SIGINT stop in the reverse order;
+ * SIGHUP reloads (the token file) and never stops the daemon. */
 #include "serve.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ typedef struct serve_opts {
     int n_listen;
     char token_file[PATH_MAX];
     char tls_cert[PATH_MAX], tls_key[PATH_MAX];
+    int insecure_loopback;
     int log_level;
 } serve_opts;
 
@@ -46,13 +48,16 @@ static void usage(FILE *out)
             "                      default: $XDG_STATE_HOME/brnd, /var/lib/brnd as root, ~/.local/state/brnd\n"
             "  --data-dir DIR      datasets directory (default: %s)\n"
             "  --listen ADDR       unix:PATH or HOST:PORT, repeatable (default: unix:<state-dir>/brnd.sock);\n"
-            "                      TCP on anything but loopback needs --token-file\n"
-            "  --token-file FILE   clients must send 'authorization: Bearer <token>'\n"
+            "                      TCP needs --token-file (or --insecure-loopback)\n"
+            "  --token-file FILE   clients must send 'authorization: Bearer <token>'; SIGHUP re-reads it\n"
+            "  --insecure-loopback allow TCP without a token on a literal loopback address (127.0.0.1,\n"
+            "                      [::1]): every local user can then use the daemon\n"
             "  --tls-cert FILE     PEM certificate for TCP listeners (with --tls-key)\n"
             "  --tls-key FILE      PEM private key\n"
             "  --log-level LEVEL   error | warn | info | debug (default: info)\n"
             "  --config FILE       JSON object with the same keys (state_dir, data_dir, listen (string or\n"
-            "                      array), token_file, tls_cert, tls_key, log_level); flags override it\n",
+            "                      array), token_file, tls_cert, tls_key, insecure_loopback (boolean),\n"
+            "                      log_level); flags override it\n",
             "/usr/share/datasets");
 }
 
@@ -119,7 +124,7 @@ static int load_config(serve_opts *o, const char *path)
         rc = EX_CONFIG;
     }
     static const char *const KEYS[] = {"state_dir", "data_dir", "listen", "token_file",
-                                       "tls_cert", "tls_key", "log_level"};
+                                       "tls_cert", "tls_key", "insecure_loopback", "log_level"};
     json_object_foreach(j, key, v) {
         if (rc) break;
         int known = 0;
@@ -127,6 +132,13 @@ static int load_config(serve_opts *o, const char *path)
         if (!known) {
             fprintf(stderr, "brnd: config %s: unknown key '%s'\n", path, key);
             rc = EX_CONFIG;
+        } else if (!strcmp(key, "insecure_loopback")) {
+            if (!json_is_boolean(v)) {
+                fprintf(stderr, "brnd: config %s: insecure_loopback: must be true or false\n", path);
+                rc = EX_CONFIG;
+            } else {
+                o->insecure_loopback = json_is_true(v);
+            }
         } else if (!strcmp(key, "listen") && json_is_array(v)) {
             size_t i;
             json_t *x;
@@ -180,6 +192,14 @@ static int parse_options(serve_opts *o, int argc, char **argv, int *help)
         if (len >= sizeof name) len = sizeof name - 1;
         memcpy(name, a + 2, len);
         name[len] = 0;
+        if (!strcmp(name, "insecure-loopback") || !strcmp(name, "insecure_loopback")) {
+            if (eq) {
+                fprintf(stderr, "brnd: --insecure-loopback takes no value\n");
+                return EX_USAGE;
+            }
+            o->insecure_loopback = 1;
+            continue;
+        }
         if (eq) v = eq + 1;
         else if (i + 1 < argc) v = argv[++i];
         else {
@@ -308,7 +328,8 @@ static void notify_systemd(const char *msg)
 
 typedef struct serve_ctx {
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    const char *token_file;   /* re-read on SIGHUP; NULL without one */
     brn_store *store;
     brn_service *svc;
     brn_scheduler *sched;
@@ -324,6 +345,7 @@ static void on_rpc_stopped(void *user)
     x->sched = NULL;
     uv_close((uv_handle_t *)&x->sigterm, NULL);
     uv_close((uv_handle_t *)&x->sigint, NULL);
+    uv_close((uv_handle_t *)&x->sighup, NULL);
 }
 
 static void on_sched_stopped(void *user)
@@ -345,6 +367,29 @@ static void on_signal(uv_signal_t *h, int signum)
     notify_systemd("STOPPING=1");
     service_set_shutting_down(x->svc);
     scheduler_stop(x->sched, on_sched_stopped, x);
+}
+
+/* SIGHUP: re-read what can change under a running daemon. A bad new token file keeps the
+ * old token (never an open door); the daemon goes on either way. */
+static void reload_token(serve_ctx *x)
+{
+    if (!x->token_file) return;
+    char *t = read_token(x->token_file);
+    if (!t) {
+        LOG_ERROR("SIGHUP: token file %s not reloaded; the previous token stays in force", x->token_file);
+        return;
+    }
+    if (rpc_server_set_token(x->rpc, t)) LOG_ERROR("SIGHUP: token not replaced (out of memory)");
+    else LOG_INFO("SIGHUP: token file %s reloaded", x->token_file);
+    free(t);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    serve_ctx *x = h->data;
+    if (x->stopping) return;
+    LOG_INFO("SIGHUP: reloading");
+    reload_token(x);
 }
 
 static int store_exit_code(int rc)
@@ -424,7 +469,8 @@ int serve_main(int argc, char **argv)
 
     int n_methods;
     const rpc_method *methods = service_methods(x.svc, &n_methods);
-    rpc_config rc_cfg = {(const char *const *)o.listen, o.n_listen, token, cert, key};
+    rpc_config rc_cfg = {.listen = (const char *const *)o.listen, .n_listen = o.n_listen, .token = token,
+                         .tls_cert_pem = cert, .tls_key_pem = key, .insecure_loopback = o.insecure_loopback};
     if (rpc_server_create(&x.loop, &rc_cfg, methods, n_methods, &x.rpc, err, sizeof err)) goto out_err_sched;
     if ((rc = rpc_server_start(x.rpc, err, sizeof err))) {
         exit_code = rc == RPC_EADDR ? EX_USAGE : rc == RPC_EBIND ? EX_UNAVAILABLE : EX_SOFTWARE;
@@ -433,9 +479,12 @@ int serve_main(int argc, char **argv)
 
     uv_signal_init(&x.loop, &x.sigterm);
     uv_signal_init(&x.loop, &x.sigint);
-    x.sigterm.data = x.sigint.data = &x;
+    uv_signal_init(&x.loop, &x.sighup);
+    x.sigterm.data = x.sigint.data = x.sighup.data = &x;
+    x.token_file = o.token_file[0] ? o.token_file : NULL;
     uv_signal_start(&x.sigterm, on_signal, SIGTERM);
     uv_signal_start(&x.sigint, on_signal, SIGINT);
+    uv_signal_start(&x.sighup, on_sighup, SIGHUP);
 
     LOG_INFO("state directory %s, data directory %s%s", o.state_dir, o.data_dir[0] ? o.data_dir : "(default)",
              token ? ", bearer token required" : "");

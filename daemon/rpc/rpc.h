@@ -39,11 +39,12 @@ typedef struct rpc_config {
     const char *token;           /* NULL or "": no authentication */
     const char *tls_cert_pem;    /* PEM contents (not paths); both or neither */
     const char *tls_key_pem;
+    int insecure_loopback;       /* without a token, TCP on a literal loopback address is allowed */
 } rpc_config;
 
 /* Errors of rpc_server_start that callers map to exit codes. */
 enum {
-    RPC_EADDR = -30,     /* an address is malformed or refused (non-loopback TCP without token) */
+    RPC_EADDR = -30,     /* an address is malformed or refused (TCP without a token) */
     RPC_EBIND = -31,     /* the address could not be bound (in use, no permission) */
 };
 
@@ -53,6 +54,10 @@ int rpc_server_create(uv_loop_t *loop, const rpc_config *cfg, const rpc_method *
 
 /* Bind every listener, start the server and the completion-queue thread. */
 int rpc_server_start(brn_rpc_server *s, char *err, size_t errlen);
+
+/* Replace the bearer token (loop thread; SIGHUP's reload). An empty token is refused:
+ * authentication cannot be switched off while running. Returns 0 or BRN_EINVAL/BRN_ENOMEM. */
+int rpc_server_set_token(brn_rpc_server *s, const char *token);
 
 /* The bound addresses, comma-separated, with real ports ("unix:/x/brnd.sock, 127.0.0.1:4711"). */
 const char *rpc_server_addresses(const brn_rpc_server *s);

@@ -19,6 +19,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 
 #include "common/log.h"
 
@@ -215,7 +216,11 @@ void rpc_call_arrived(brn_rpc_call *c)
     call_start_close(c);
     LOG_DEBUG("call %s", c->method_path);
 
-    if (rpc_server_check_auth(s, &c->md) != 0) {
+    int auth = rpc_server_check_auth(s, &c->md);
+    if (auth != RPC_AUTH_OK) {
+        char *peer = grpc_call_get_peer(c->call);
+        rpc_server_log_auth_failure(s, c->method_path, peer, auth);
+        gpr_free(peer);
         rpc_call_fail(c, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong bearer token");
     } else if (!c->reg) {
         rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->method_path);

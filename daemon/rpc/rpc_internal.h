@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rpc.h"
 
@@ -60,7 +61,10 @@ struct brn_rpc_server {
     grpc_completion_queue *cq;
     rpc_registered *methods;
     int n_methods;
-    char *token;
+    char *token;                  /* NULL: no authentication (unix sockets, --insecure-loopback) */
+    int insecure_loopback;        /* TCP on a literal loopback address without a token allowed */
+    uint64_t auth_log_window_ms;  /* rate limit of the auth-failure log lines */
+    int auth_log_count, auth_log_suppressed;
     char *tls_cert, *tls_key;
     char **listen;
     int n_listen;
@@ -91,10 +95,19 @@ void rpc_call_discard(brn_rpc_call *c);     /* tag_request completed without a c
 /* rpc_server.c */
 void rpc_server_arm(brn_rpc_server *s, const rpc_registered *reg);
 void rpc_server_call_freed(brn_rpc_server *s);
+/* RPC_AUTH_OK (0) when no token is configured or the call carries "Bearer <token>". */
+enum { RPC_AUTH_OK = 0, RPC_AUTH_MISSING = -1, RPC_AUTH_NOT_BEARER = -2, RPC_AUTH_WRONG_TOKEN = -3 };
 int rpc_server_check_auth(const brn_rpc_server *s, const grpc_metadata_array *md);
+const char *rpc_auth_failure_name(int rc);
+void rpc_server_log_auth_failure(brn_rpc_server *s, const char *method, const char *peer, int rc);
+
+#define RPC_AUTH_LOG_WINDOW_MS 60000
+#define RPC_AUTH_LOG_BURST 20
 
 /* rpc_listen.c */
 int rpc_listen_add(brn_rpc_server *s, const char *addr, char *bound, size_t boundlen, char *err, size_t errlen);
+/* 1 for unix: addresses and for TCP on a literal loopback address (127.0.0.0/8, ::1,
+ * ::ffff:127.x.y.z); a host name never counts, whatever it starts with. */
 int rpc_listen_is_loopback(const char *addr);
 
 #endif

@@ -1,8 +1,11 @@
-/* Listeners: unix sockets (stale-socket cleanup, private mode) and TCP (loopback unless a
- * token is configured; TLS when a certificate is). */
+/* Listeners: unix sockets (stale-socket cleanup, private mode) and TCP (a bearer token
+ * required, unless --insecure-loopback on a literal loopback address; TLS when a
+ * certificate is configured). */
 #include "rpc_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +43,27 @@ static int split_host_port(const char *addr, char *host, size_t hostlen, long *p
     return 0;
 }
 
+/* A literal IPv4 address in dotted-quad form in 127.0.0.0/8, ::1, or an IPv4-mapped
+ * 127.x.y.z. inet_pton takes only full literals: no names, no "127.1" short forms. */
+static int host_is_literal_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6)) return 1;
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return 0;
+}
+
 int rpc_listen_is_loopback(const char *addr)
 {
     char host[256];
     long port;
     if (strncmp(addr, "unix:", 5) == 0) return 1;
     if (split_host_port(addr, host, sizeof host, &port)) return 0;
-    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+    return host_is_literal_loopback(host);
 }
 
 /* An existing socket file is either a live server (refuse) or left by a crash (remove). */
@@ -115,9 +132,18 @@ int rpc_listen_add(brn_rpc_server *s, const char *addr, char *bound, size_t boun
         snprintf(err, errlen, "listen %s: expected unix:PATH, HOST:PORT or [IPv6]:PORT", addr);
         return RPC_EADDR;
     }
-    if (!rpc_listen_is_loopback(addr) && !s->token) {
-        snprintf(err, errlen, "listen %s: a non-loopback TCP address needs a bearer token (--token-file)", addr);
-        return RPC_EADDR;
+    int loopback = rpc_listen_is_loopback(addr);
+    if (!s->token) {
+        if (!s->insecure_loopback || !loopback) {
+            snprintf(err, errlen,
+                     "listen %s: a TCP listener needs a bearer token (--token-file)%s", addr,
+                     !loopback ? ""
+                     : "; or, on a literal loopback address only, --insecure-loopback to let every local "
+                       "user in without one");
+            return RPC_EADDR;
+        }
+        LOG_WARN("listen %s: INSECURE: TCP without a bearer token (--insecure-loopback): every user of this "
+                 "machine can submit, cancel and read jobs through it", addr);
     }
     if (s->tls_cert) {
         grpc_ssl_pem_key_cert_pair pair = {s->tls_key, s->tls_cert};
@@ -128,7 +154,7 @@ int rpc_listen_add(brn_rpc_server *s, const char *addr, char *bound, size_t boun
         }
     } else {
         creds = grpc_insecure_server_credentials_create();
-        if (!rpc_listen_is_loopback(addr))
+        if (!loopback)
             LOG_WARN("listen %s: without TLS the bearer token crosses the network in clear text", addr);
     }
     int got = grpc_server_add_http2_port(s->server, addr, creds);

@@ -55,6 +55,7 @@ int rpc_server_create(uv_loop_t *loop, const rpc_config *cfg, const rpc_method *
         s->n_listen++;
     }
     s->token = dup_or_null(cfg->token);
+    s->insecure_loopback = cfg->insecure_loopback;
     s->tls_cert = dup_or_null(cfg->tls_cert_pem);
     s->tls_key = dup_or_null(cfg->tls_key_pem);
     gpr_set_log_function(grpc_log_hook);
@@ -150,26 +151,74 @@ void rpc_server_arm(brn_rpc_server *s, const rpc_registered *reg)
 
 void rpc_server_call_freed(brn_rpc_server *s) { s->live_calls--; }
 
-/* Constant-time compare so the token cannot be guessed byte by byte from timings. */
+/* Constant-time compare so the token cannot be guessed byte by byte from timings. Reads
+ * exactly alen bytes of a (none when alen is 0: a header of just "Bearer "). */
 static int token_equal(const unsigned char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);
     unsigned diff = (unsigned)(alen ^ blen);
-    for (size_t i = 0; i < blen; i++) diff |= (unsigned)(a[i < alen ? i : 0] ^ (unsigned char)b[i]);
+    for (size_t i = 0; i < blen; i++) {
+        unsigned char ai = i < alen ? a[i] : 0;
+        diff |= (unsigned)(ai ^ (unsigned char)b[i]);
+    }
     return diff == 0 && alen == blen;
 }
 
+#define BEARER_PREFIX "Bearer "
+#define BEARER_PREFIX_LEN (sizeof BEARER_PREFIX - 1)
+
 int rpc_server_check_auth(const brn_rpc_server *s, const grpc_metadata_array *md)
 {
-    if (!s->token) return 0;
+    if (!s->token) return RPC_AUTH_OK;
     for (size_t i = 0; i < md->count; i++) {
         if (grpc_slice_str_cmp(md->metadata[i].key, "authorization") != 0) continue;
         const unsigned char *v = GRPC_SLICE_START_PTR(md->metadata[i].value);
         size_t len = GRPC_SLICE_LENGTH(md->metadata[i].value);
-        if (len < 7 || strncasecmp((const char *)v, "Bearer ", 7) != 0) return -1;
-        return token_equal(v + 7, len - 7, s->token) ? 0 : -1;
+        if (len < BEARER_PREFIX_LEN || strncasecmp((const char *)v, BEARER_PREFIX, BEARER_PREFIX_LEN) != 0)
+            return RPC_AUTH_NOT_BEARER;
+        return token_equal(v + BEARER_PREFIX_LEN, len - BEARER_PREFIX_LEN, s->token) ? RPC_AUTH_OK
+                                                                                     : RPC_AUTH_WRONG_TOKEN;
     }
-    return -1;
+    return RPC_AUTH_MISSING;
+}
+
+const char *rpc_auth_failure_name(int rc)
+{
+    switch (rc) {
+    case RPC_AUTH_MISSING: return "no authorization header";
+    case RPC_AUTH_NOT_BEARER: return "the authorization header is not 'Bearer <token>'";
+    case RPC_AUTH_WRONG_TOKEN: return "wrong bearer token";
+    default: return "authorized";
+    }
+}
+
+/* Logged at warn with the peer, but at most RPC_AUTH_LOG_BURST lines per window: a client
+ * hammering the port with bad tokens must not flood the log. */
+void rpc_server_log_auth_failure(brn_rpc_server *s, const char *method, const char *peer, int rc)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now - s->auth_log_window_ms >= RPC_AUTH_LOG_WINDOW_MS) {
+        if (s->auth_log_suppressed)
+            LOG_WARN("auth: %d more failed call(s) not logged in the last %d s", s->auth_log_suppressed,
+                     RPC_AUTH_LOG_WINDOW_MS / 1000);
+        s->auth_log_window_ms = now;
+        s->auth_log_count = 0;
+        s->auth_log_suppressed = 0;
+    }
+    if (s->auth_log_count++ < RPC_AUTH_LOG_BURST)
+        LOG_WARN("auth: %s from %s refused: %s", method, peer ? peer : "(unknown peer)", rpc_auth_failure_name(rc));
+    else
+        s->auth_log_suppressed++;
+}
+
+int rpc_server_set_token(brn_rpc_server *s, const char *token)
+{
+    if (!token || !token[0]) return BRN_EINVAL;
+    char *t = strdup(token);
+    if (!t) return BRN_ENOMEM;
+    free(s->token);
+    s->token = t;
+    return 0;
 }
 
 /* ---- start ---- */

@@ -211,7 +211,7 @@ static void test_server_round_trip(void)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(target, sizeof target, "unix:%s/t.sock", dir);
     const char *listen[] = {target};
-    rpc_config cfg = {listen, 1, "tok", NULL, NULL};
+    rpc_config cfg = {.listen = listen, .n_listen = 1, .token = "tok"};
     uv_loop_t loop;
     uv_loop_init(&loop);
     char err[512] = "";

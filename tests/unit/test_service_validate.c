@@ -1,6 +1,8 @@
 /* Request validation messages ("field: rule"), store-state mapping, listen addresses. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "rpc/rpc_internal.h"
@@ -143,13 +145,59 @@ static void test_loopback_addresses(void)
 {
     CHECK(rpc_listen_is_loopback("unix:/tmp/x.sock"));
     CHECK(rpc_listen_is_loopback("127.0.0.1:5000"));
-    CHECK(rpc_listen_is_loopback("localhost:5000"));
+    CHECK(rpc_listen_is_loopback("127.9.8.7:5000"));
     CHECK(rpc_listen_is_loopback("[::1]:5000"));
+    CHECK(rpc_listen_is_loopback("[::ffff:127.0.0.1]:5000"));
     CHECK(!rpc_listen_is_loopback("0.0.0.0:5000"));
     CHECK(!rpc_listen_is_loopback(":5000"));
     CHECK(!rpc_listen_is_loopback("[::]:5000"));
     CHECK(!rpc_listen_is_loopback("10.1.2.3:5000"));
     CHECK(!rpc_listen_is_loopback("127.0.0.1"));
+    /* only a literal address counts: a name can resolve anywhere */
+    CHECK(!rpc_listen_is_loopback("localhost:5000"));
+    CHECK(!rpc_listen_is_loopback("127.evil.example.com:5000"));
+    CHECK(!rpc_listen_is_loopback("127.0.0.1.nip.io:5000"));
+    CHECK(!rpc_listen_is_loopback("127.1:5000")); /* inet_aton's short forms are not literal enough */
+    CHECK(!rpc_listen_is_loopback("[::ffff:10.0.0.1]:5000"));
+}
+
+/* The authorization value ends exactly at a page followed by an inaccessible one: a
+ * check that reads one byte past "Bearer " faults here instead of passing silently. */
+static int auth_with_value(const char *value)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return 99;
+    mprotect(mem + page, (size_t)page, PROT_NONE);
+    size_t n = strlen(value);
+    unsigned char *v = mem + page - n;
+    memcpy(v, value, n);
+    brn_rpc_server s;
+    memset(&s, 0, sizeof s);
+    s.token = "s3cret";
+    grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
+                        .value = grpc_slice_from_static_buffer(v, n)};
+    grpc_metadata_array arr = {.count = 1, .capacity = 1, .metadata = &md};
+    int rc = rpc_server_check_auth(&s, &arr);
+    munmap(mem, (size_t)page * 2);
+    return rc;
+}
+
+static void test_bearer_header(void)
+{
+    CHECK_EQ_INT(auth_with_value("Bearer s3cret"), 0);
+    CHECK_EQ_INT(auth_with_value("bearer s3cret"), 0);
+    CHECK(auth_with_value("Bearer ") != 0);   /* exactly the prefix: no read past the value */
+    CHECK(auth_with_value("Bearer") != 0);
+    CHECK(auth_with_value("Bearer s3cre") != 0);
+    CHECK(auth_with_value("Bearer s3cretx") != 0);
+    CHECK(auth_with_value("Basic s3cret") != 0);
+    CHECK(auth_with_value("") != 0);
+    brn_rpc_server s;
+    memset(&s, 0, sizeof s);
+    s.token = "s3cret";
+    grpc_metadata_array none = {0};
+    CHECK(rpc_server_check_auth(&s, &none) != 0);
 }
 
 static void test_epoch_conversion(void)
@@ -173,6 +221,7 @@ int main(void)
     TEST(test_submit_messages);
     TEST(test_list_and_ids);
     TEST(test_states_map_both_ways);
+    TEST(test_bearer_header);
     TEST(test_loopback_addresses);
     TEST(test_epoch_conversion);
     return CHECK_DONE();
