@@ -11,7 +11,7 @@
 #include "spec.h"
 
 #define BRN_CHECKPOINT_FORMAT "brn-checkpoint"
-#define BRN_CHECKPOINT_VERSION 1
+#define BRN_CHECKPOINT_VERSION 2   /* 2: a checksum in the metadata (safetensors.h) */
 
 /* Where a run stands; saved at epoch ends and when stopped between steps. */
 typedef struct brn_run_state {
