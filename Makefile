@@ -43,6 +43,10 @@ PROTO_OBJ := $(PROTO_GEN_C:%.c=%.o)
 CLIENT_SRC := $(filter-out client/brnctl.c,$(wildcard client/*.c))
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 
+# The protobuf field codec brnd and brnctl share (codec/pb_field.h).
+CODEC_SRC := $(wildcard codec/*.c)
+CODEC_OBJ := $(CODEC_SRC:%.c=$(BUILD)/%.o)
+
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -122,17 +126,20 @@ $(BUILD)/libbrnd.a: $(SVC_OBJ) $(PROTO_OBJ)
 $(BUILD)/libbrnctl.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/libbrncodec.a: $(CODEC_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
 DAEMON_MAIN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard daemon/*.c))
-$(BUILD)/brnd: $(DAEMON_MAIN_OBJ) $(BUILD)/libbrnd.a $(BUILD)/libbrn.a
+$(BUILD)/brnd: $(DAEMON_MAIN_OBJ) $(BUILD)/libbrnd.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a
 	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/brnctl: $(BUILD)/client/brnctl.o $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a
+$(BUILD)/brnctl: $(BUILD)/client/brnctl.o $(BUILD)/libbrnctl.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a
 	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a $(BUILD)/libbrn_emu.a tests/unit/check.h
+TEST_LIBS := $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a $(BUILD)/libbrn_emu.a
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_LIBS) tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrn.a \
-	    $(BUILD)/libbrn_emu.a $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS) -lstdc++
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_LIBS) $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS) -lstdc++
 
 cuda: $(CUDA_OBJ)
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pb_field.h"
+#include "codec/pb_field.h"
 
 /* Field names of the spec table, collected once through brn_spec_for_each. */
 typedef struct field_list {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pb_field.h"
+#include "codec/pb_field.h"
 
 #define NOT_APPLICABLE "-"
 

@@ -144,9 +144,21 @@ static void flag_name(char *dst, size_t n, const char *field)
     dst[i] = 0;
 }
 
+/* Decimal digits with an optional leading '-': strtol alone would also take leading
+ * spaces and '+' (and strtoull a "-1" as the largest value). */
+static int plain_integer(const char *v, int allow_minus)
+{
+    const char *p = v + (allow_minus && v[0] == '-');
+    if (!*p) return 0;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return 1;
+}
+
 static int parse_long(const char *v, long *out)
 {
     char *end;
+    if (!plain_integer(v, 1)) return -1;
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end) return -1;
@@ -185,16 +197,18 @@ int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err
     case F_U64: {
         char *end;
         errno = 0;
+        if (!plain_integer(value, 0)) goto bad_int;
         unsigned long long x = strtoull(value, &end, 10);
-        if (errno || end == value || *end || value[0] == '-') goto bad_int;
+        if (errno || end == value || *end) goto bad_int;
         *(uint64_t *)p = x;
         return 0;
     }
     case F_DOUBLE: {
         char *end;
         errno = 0;
-        double x = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(x)) {
+        double x = value[0] == ' ' || value[0] == '\t' || value[0] == '\n' ? NAN : strtod(value, &end);
+        /* ERANGE on underflow is fine (a tiny value); overflow gives an infinity */
+        if (isnan(x) || end == value || *end || !isfinite(x)) {
             snprintf(err, errlen, "%s: '%s' is not a finite number", fl, value);
             return -1;
         }
@@ -240,8 +254,8 @@ int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err
         while (*q) {
             char *end;
             errno = 0;
-            long x = strtol(q, &end, 10);
-            if (errno || end == q || (*end && *end != ',') || x < 0 || x > 1000000) {
+            long x = *q >= '0' && *q <= '9' ? strtol(q, &end, 10) : -1;
+            if (x < 0 || errno || (*end && *end != ',') || (*end == ',' && !end[1]) || x > 1000000) {
                 snprintf(err, errlen, "%s: '%s' is not a comma-separated list of epochs", fl, value);
                 return -1;
             }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "client/pb_field.h"
+#include "codec/pb_field.h"
 #include "client/ctl_spec.h"
 
 
