@@ -1,10 +1,13 @@
 #include "checkpoint.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint_file.h"
 #include "errors.h"
 #include "safetensors.h"
 
@@ -23,17 +26,6 @@ static json_t *diag_to_json(const brn_diag_acc *d, int n)
         json_array_append_new(a, json_pack("[f,f,I,I,I]", d[i].sum_abs_r1, d[i].sum_abs_d, (json_int_t)d[i].r_clipped,
                                            (json_int_t)d[i].d_clipped, (json_int_t)d[i].count));
     return a;
-}
-
-static void diag_from_json(brn_diag_acc *d, int n, const json_t *a)
-{
-    for (int i = 0; i < n && i < (int)json_array_size(a); i++) {
-        json_int_t rc = 0, dc = 0, cnt = 0;
-        json_unpack(json_array_get(a, i), "[F,F,I,I,I]", &d[i].sum_abs_r1, &d[i].sum_abs_d, &rc, &dc, &cnt);
-        d[i].r_clipped = (double)rc;
-        d[i].d_clipped = (double)dc;
-        d[i].count = (double)cnt;
-    }
 }
 
 /* Host copies of every tensor (and the velocity when with_velocity), in the tensor table's
@@ -117,69 +109,112 @@ out:
     return rc;
 }
 
-/* The file's tensor `name` into the model's tensor t (value or velocity). */
-static int load_tensor(brn_model *m, const brn_st_file *f, const char *path, const char *name,
-                       const brn_tensor_info *t, brn_tensor_view view, char *err, size_t errlen)
+/* The file's tensor `name` for the model's tensor t: present, F32, the same shape. */
+static const brn_st_tensor *matching_tensor(const brn_st_file *f, const char *path, const char *name,
+                                            const brn_tensor_info *t, char *err, size_t errlen)
 {
     const brn_st_tensor *s = brn_st_find(f, name);
     if (!s) {
         snprintf(err, errlen, "%s: tensor '%s' is missing (a checkpoint of another model?)", path, name);
-        return BRN_ECHECKPOINT;
+        return NULL;
     }
     int same = s->dtype == BRN_ST_F32 && s->ndim == t->ndim;
     for (int k = 0; same && k < t->ndim; k++) same = s->shape[k] == t->shape[k];
     if (!same) {
         snprintf(err, errlen, "%s: tensor '%s' has another dtype or shape than the model's", path, name);
-        return BRN_ECHECKPOINT;
+        return NULL;
     }
-    brn_model_write_tensor(m, t, view, s->data);
+    return s;
+}
+
+/* Every tensor the load will write, checked before the first write. */
+static int check_tensors(const brn_model *m, const brn_st_file *f, const char *path, int with_velocity, char *err,
+                         size_t errlen)
+{
+    char name[BRN_MODEL_NAME_LEN + 32];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const brn_tensor_info *t = &m->tensors[i];
+        if (!matching_tensor(f, path, t->name, t, err, errlen)) return BRN_ECHECKPOINT;
+        snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
+        if (with_velocity && t->kind == BRN_TENSOR_PARAM && !matching_tensor(f, path, name, t, err, errlen))
+            return BRN_ECHECKPOINT;
+    }
     return 0;
+}
+
+static int finite_count(double x) { return isfinite(x) && x >= 0; }
+
+/* The renorm diagnostics: one [sum|r-1|, sum|d|, r_clipped, d_clipped, count] per norm layer. */
+static int diag_from_json(brn_diag_acc *d, int n, const json_t *a, const char *path, char *err, size_t errlen)
+{
+    if (!json_is_array(a) || (int)json_array_size(a) != n)
+        return brn_errorf(err, errlen, BRN_ECHECKPOINT, "%s: run state: renorm_diag is not an array of %d entries",
+                          path, n);
+    for (int i = 0; i < n; i++) {
+        json_int_t rc = 0, dc = 0, cnt = 0;
+        if (json_unpack(json_array_get(a, i), "[F,F,I,I,I]", &d[i].sum_abs_r1, &d[i].sum_abs_d, &rc, &dc, &cnt) ||
+            !finite_count(d[i].sum_abs_r1) || !finite_count(d[i].sum_abs_d) || cnt < 0 || rc < 0 || dc < 0 ||
+            rc > cnt || dc > cnt)
+            return brn_errorf(err, errlen, BRN_ECHECKPOINT, "%s: run state: renorm_diag entry %d is malformed",
+                              path, i);
+        d[i].r_clipped = (double)rc;
+        d[i].d_clipped = (double)dc;
+        d[i].count = (double)cnt;
+    }
+    return 0;
+}
+
+/* The run state in the metadata, by type (brn_run_state_check judges its values). */
+static int state_from_meta(const brn_st_file *f, const char *path, brn_run_state *st, brn_diag_acc *diag,
+                           int n_norms, char *err, size_t errlen)
+{
+    const char *fmt = brn_st_meta(f, "format"), *text = brn_st_meta(f, "state");
+    json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL, *dj = NULL;
+    json_int_t step = 0, epoch = 0, batch = 0, correct = 0, seen = 0;
+    int rc = 0;
+    memset(st, 0, sizeof *st);
+    if (!fmt || strcmp(fmt, BRN_CHECKPOINT_FORMAT) || !j ||
+        json_unpack(j, "{s:I, s:I, s:I, s:F, s:I, s:I, s:F, s?o}", "step", &step, "epoch", &epoch, "batch", &batch,
+                    "loss_sum", &st->loss_sum, "correct", &correct, "seen", &seen, "train_seconds",
+                    &st->train_seconds, "renorm_diag", &dj)) {
+        rc = brn_errorf(err, errlen, BRN_ECHECKPOINT, "%s: not a resumable brn checkpoint (no run state in its metadata)",
+                        path);
+    } else if (epoch < 0 || epoch > INT_MAX) {
+        rc = brn_errorf(err, errlen, BRN_ECHECKPOINT, "%s: run state: epoch %lld is out of range", path,
+                        (long long)epoch);
+    } else {
+        st->step = step;
+        st->epoch = (int)epoch;
+        st->batch = batch;
+        st->correct = correct;
+        st->seen = seen;
+        if (dj) rc = diag_from_json(diag, n_norms, dj, path, err, errlen);
+    }
+    json_decref(j);
+    return rc;
 }
 
 int brn_checkpoint_load(const char *path, brn_model *m, brn_run_state *st, char **spec_json_out, char *err,
                         size_t errlen)
 {
     brn_st_file f;
-    int rc = brn_st_read(&f, path, err, errlen);
+    int rc = brn_checkpoint_file_read(&f, path, err, errlen);
     if (rc) return rc;
+    /* everything is checked before the first upload: a refused file changes nothing */
+    brn_diag_acc *diag = st ? calloc(m->n_norms + 1, sizeof *diag) : NULL;
+    if (st && !diag) rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory", path);
+    if (!rc) rc = check_tensors(m, &f, path, st != NULL, err, errlen);
+    if (!rc && st) rc = state_from_meta(&f, path, st, diag, m->n_norms, err, errlen);
     char name[BRN_MODEL_NAME_LEN + 32];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];
-        rc = load_tensor(m, &f, path, t->name, t, BRN_VIEW_VALUE, err, errlen);
-        if (!rc && st && t->kind == BRN_TENSOR_PARAM) {
+        brn_model_write_tensor(m, t, BRN_VIEW_VALUE, brn_st_find(&f, t->name)->data);
+        if (st && t->kind == BRN_TENSOR_PARAM) {
             snprintf(name, sizeof name, OPTIM_PREFIX "%s", t->name);
-            rc = load_tensor(m, &f, path, name, t, BRN_VIEW_VELOCITY, err, errlen);
+            brn_model_write_tensor(m, t, BRN_VIEW_VELOCITY, brn_st_find(&f, name)->data);
         }
     }
-    if (!rc && st) {
-        const char *fmt = brn_st_meta(&f, "format"), *text = brn_st_meta(&f, "state");
-        json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-        json_int_t step = 0, batch = 0, correct = 0, seen = 0;
-        json_t *diag = NULL;
-        memset(st, 0, sizeof *st);
-        if (!fmt || strcmp(fmt, BRN_CHECKPOINT_FORMAT) || !j ||
-            json_unpack(j, "{s:I, s:i, s:I, s:F, s:I, s:I, s:F, s?o}", "step", &step, "epoch", &st->epoch, "batch",
-                        &batch, "loss_sum", &st->loss_sum, "correct", &correct, "seen", &seen, "train_seconds",
-                        &st->train_seconds, "renorm_diag", &diag)) {
-            snprintf(err, errlen, "%s: not a resumable brn checkpoint (no run state in its metadata)", path);
-            rc = BRN_ECHECKPOINT;
-        } else {
-            st->step = step;
-            st->batch = batch;
-            st->correct = correct;
-            st->seen = seen;
-            if (diag) {
-                brn_diag_acc *acc = calloc(m->n_norms, sizeof *acc);
-                if (!acc) rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory", path);
-                else {
-                    diag_from_json(acc, m->n_norms, diag);
-                    brn_model_diag_write(m, acc);
-                    free(acc);
-                }
-            }
-        }
-        json_decref(j);
-    }
+    if (!rc && st) brn_model_diag_write(m, diag); /* zeros when the file has none */
     /* the uploads read from the file's memory: finish them before it is freed */
     int sync = m->be->ops->synchronize(m->be, rc ? NULL : err, errlen);
     if (!rc) rc = sync;
@@ -187,6 +222,7 @@ int brn_checkpoint_load(const char *path, brn_model *m, brn_run_state *st, char 
         const char *s = brn_st_meta(&f, "spec");
         *spec_json_out = s ? strdup(s) : NULL;
     }
+    free(diag);
     brn_st_free(&f);
     return rc;
 }

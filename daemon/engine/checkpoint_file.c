@@ -74,6 +74,22 @@ int brn_run_state_check(const brn_run_state *st, const brn_job_spec *spec, const
     return 0;
 }
 
+int brn_checkpoint_spec_check(const char *stored_json, const brn_job_spec *spec, const char *what, char *err,
+                              size_t errlen)
+{
+    brn_job_spec was;
+    char why[256];
+    if (!stored_json) BAD("%s: no job spec in its metadata", what);
+    if (brn_spec_from_json_text(stored_json, &was, why, sizeof why)) BAD("%s: its stored spec: %s", what, why);
+    if (strcmp(was.dataset, spec->dataset))
+        BAD("%s: written for dataset %s, this job trains on %s", what, was.dataset, spec->dataset);
+    if (was.train_subset != spec->train_subset)
+        BAD("%s: written with train_subset %d, this job has %d", what, was.train_subset, spec->train_subset);
+    if (was.batch_size != spec->batch_size)
+        BAD("%s: written with batch_size %d, this job has %d", what, was.batch_size, spec->batch_size);
+    return 0;
+}
+
 /* "epoch-N.safetensors" -> N, or -1. */
 static long epoch_file_number(const char *name)
 {

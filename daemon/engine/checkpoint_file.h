@@ -39,6 +39,12 @@ typedef struct brn_run_geometry {
 int brn_run_state_check(const brn_run_state *st, const brn_job_spec *spec, const brn_run_geometry *g,
                         const char *what, char *err, size_t errlen);
 
+/* The stored spec JSON of a checkpoint against the job resuming from it: the fields that
+ * give the run state its meaning (dataset, train_subset, batch_size) must be equal.
+ * 0 or BRN_ECHECKPOINT naming the field. */
+int brn_checkpoint_spec_check(const char *stored_json, const brn_job_spec *spec, const char *what, char *err,
+                              size_t errlen);
+
 #define BRN_CHECKPOINT_MAX_CANDIDATES 64
 
 /* Paths in dir a resume may use, best first: last.safetensors, then epoch-N.safetensors

@@ -333,9 +333,23 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
     if (!brn_dataset_known(s->dataset)) FAIL("dataset: '%s' is not one of %s", s->dataset, brn_dataset_names());
     if (s->train_subset < 0) FAIL("train-subset: %d is negative", s->train_subset);
     if (s->test_subset < 0) FAIL("test-subset: %d is negative", s->test_subset);
-    if (s->steps < 0) FAIL("steps: %ld is negative", s->steps);
-    if (s->steps == 0 && (s->epochs < 1 || s->epochs > 100000)) FAIL("epochs: %d is not in 1..100000", s->epochs);
+    if (s->steps < 0 || s->steps > BRN_SPEC_MAX_STEPS)
+        FAIL("steps: %ld is not in 0..%ld", s->steps, BRN_SPEC_MAX_STEPS);
+    if (s->steps == 0 && (s->epochs < 1 || s->epochs > BRN_SPEC_MAX_EPOCHS))
+        FAIL("epochs: %d is not in 1..%d", s->epochs, BRN_SPEC_MAX_EPOCHS);
     if (s->batch_size < 1 || s->batch_size > 65536) FAIL("batch-size: %d is not in 1..65536", s->batch_size);
+    if (s->steps > 0) {
+        /* steps mode: the epochs it implies on the dataset's nominal size are bounded too
+           (the trainer checks again on the size it loads) */
+        brn_dataset_dims d;
+        if (brn_dataset_nominal_dims(s->dataset, &d) == 0) {
+            long n = s->train_subset > 0 && s->train_subset < d.train_n ? s->train_subset : d.train_n;
+            long spe = n / s->batch_size;
+            if (spe > 0 && (s->steps + spe - 1) / spe > BRN_SPEC_MAX_EPOCHS)
+                FAIL("steps: %ld steps are %ld epochs of %ld steps on %s; at most %d epochs", s->steps,
+                     (s->steps + spe - 1) / spe, spe, s->dataset, BRN_SPEC_MAX_EPOCHS);
+        }
+    }
     if (!(s->lr > 0 && s->lr < 1e3)) FAIL("lr: %g is not in (0, 1000)", s->lr);
     if (!(s->momentum >= 0 && s->momentum < 1)) FAIL("momentum: %g is not in [0,1)", s->momentum);
     if (s->nesterov && s->momentum == 0) FAIL("nesterov: needs momentum > 0");
@@ -354,9 +368,12 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
     if (s->norm == BRN_NORM_BRN) {
         if (!(s->rmax >= 1 && s->rmax < 1e6)) FAIL("rmax: %g is below 1", s->rmax);
         if (!(s->dmax >= 0 && s->dmax < 1e6)) FAIL("dmax: %g is negative", s->dmax);
-        if (s->renorm_warmup < BRN_SPEC_AUTO) FAIL("renorm-warmup: %ld is negative", s->renorm_warmup);
-        if (s->rmax_steps < BRN_SPEC_AUTO) FAIL("rmax-steps: %ld is negative", s->rmax_steps);
-        if (s->dmax_steps < BRN_SPEC_AUTO) FAIL("dmax-steps: %ld is negative", s->dmax_steps);
+        if (s->renorm_warmup < BRN_SPEC_AUTO || s->renorm_warmup > BRN_SPEC_MAX_STEPS)
+            FAIL("renorm-warmup: %ld is not -1 (auto) or in 0..%ld", s->renorm_warmup, BRN_SPEC_MAX_STEPS);
+        if (s->rmax_steps < BRN_SPEC_AUTO || s->rmax_steps > BRN_SPEC_MAX_STEPS)
+            FAIL("rmax-steps: %ld is not -1 (auto) or in 0..%ld", s->rmax_steps, BRN_SPEC_MAX_STEPS);
+        if (s->dmax_steps < BRN_SPEC_AUTO || s->dmax_steps > BRN_SPEC_MAX_STEPS)
+            FAIL("dmax-steps: %ld is not -1 (auto) or in 0..%ld", s->dmax_steps, BRN_SPEC_MAX_STEPS);
         if (!(s->t_delta > 0 && s->t_delta < 1e6)) FAIL("t-delta: %g is not positive", s->t_delta);
     }
     if (s->norm == BRN_NORM_GN) {

@@ -26,6 +26,10 @@ typedef enum { BRN_SAMPLING_IID, BRN_SAMPLING_NON_IID } brn_sampling;
 typedef enum { BRN_PRECISION_FP32, BRN_PRECISION_TF32, BRN_PRECISION_BF16 } brn_precision;
 
 #define BRN_SPEC_MAX_MILESTONES 8
+/* The longest run a spec may ask for: every count derived from these (epochs from steps,
+ * step = epoch * steps per epoch + batch) fits its type with room to spare. */
+#define BRN_SPEC_MAX_EPOCHS 100000
+#define BRN_SPEC_MAX_STEPS 1000000000L
 #define BRN_SPEC_NAME_LEN 64
 #define BRN_SPEC_PATH_LEN 1024
 

@@ -1,4 +1,5 @@
 /* brn_train: the training loop around the model, batcher, optimizer and checkpoints. */
+#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "backend.h"
 #include "batcher.h"
 #include "checkpoint.h"
+#include "checkpoint_file.h"
 #include "data/dataset.h"
 #include "engine.h"
 #include "model.h"
@@ -68,6 +70,59 @@ static int save_checkpoint(run *r, const char *file)
     return rc;
 }
 
+/* One checkpoint: loaded, its stored spec compatible with the job, its run state in range
+ * for this run. The state is kept in r->st only when all of it holds. */
+static int resume_one(run *r, const char *path, char *err, size_t errlen)
+{
+    brn_run_state st = r->st;
+    char *stored = NULL;
+    int rc = brn_checkpoint_load(path, &r->model, &st, &stored, err, errlen);
+    if (!rc) rc = brn_checkpoint_spec_check(stored, &r->spec, path, err, errlen);
+    const brn_run_geometry g = {
+        .steps_per_epoch = r->res.steps_per_epoch, .total_steps = r->res.total_steps, .epochs = r->epochs,
+    };
+    if (!rc) rc = brn_run_state_check(&st, &r->spec, &g, path, err, errlen);
+    free(stored);
+    if (rc) return rc;
+    st.channels = r->st.channels; /* the input normalization is this run's own */
+    memcpy(st.input_mean, r->st.input_mean, sizeof st.input_mean);
+    memcpy(st.input_std, r->st.input_std, sizeof st.input_std);
+    r->st = st;
+    return 0;
+}
+
+/* Resume from `resume`, or when it cannot be used (truncated, corrupt, inconsistent) from
+ * the newest usable checkpoint beside it: last.safetensors, then epoch-N from the highest
+ * N down. Every candidate overwrites every tensor, so a failed one leaves nothing behind. */
+static int resume_from(run *r, const char *resume)
+{
+    char (*paths)[BRN_SPEC_PATH_LEN + 64] = calloc(BRN_CHECKPOINT_MAX_CANDIDATES + 1, sizeof *paths);
+    char dir[BRN_SPEC_PATH_LEN + 64], first_err[512] = "";
+    if (!paths) return brn_errorf(r->err, r->errlen, BRN_ENOMEM, "out of memory");
+    snprintf(paths[0], sizeof paths[0], "%s", resume);
+    snprintf(dir, sizeof dir, "%s", resume);
+    int n = 1 + brn_checkpoint_candidates(dirname(dir), paths + 1, BRN_CHECKPOINT_MAX_CANDIDATES);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && !strcmp(paths[i], resume)) continue;
+        int rc = resume_one(r, paths[i], i == 0 ? first_err : r->err, i == 0 ? sizeof first_err : r->errlen);
+        if (rc == 0) {
+            if (i > 0)
+                run_log(r, 1, "resumed from %s (step %ld, epoch %d): %s", paths[i], r->st.step, r->st.epoch,
+                        first_err);
+            free(paths);
+            return 0;
+        }
+        if (rc != BRN_ECHECKPOINT && rc != BRN_EIO) { /* out of memory, a device error */
+            if (i == 0) snprintf(r->err, r->errlen, "%s", first_err);
+            free(paths);
+            return rc;
+        }
+        if (i > 0) run_log(r, 1, "checkpoint %s not usable either: %s", paths[i], r->err);
+    }
+    free(paths);
+    return brn_errorf(r->err, r->errlen, BRN_ECHECKPOINT, "no usable checkpoint to resume from: %s", first_err);
+}
+
 static int setup(run *r, const char *resume)
 {
     brn_job_spec *s = &r->spec;
@@ -87,7 +142,16 @@ static int setup(run *r, const char *resume)
     memcpy(r->st.input_mean, r->batcher.mean, sizeof r->st.input_mean);
     memcpy(r->st.input_std, r->batcher.std, sizeof r->st.input_std);
     brn_spec_resolve(s, r->train.n, &r->res);
-    r->epochs = s->steps ? (int)((s->steps + r->res.steps_per_epoch - 1) / r->res.steps_per_epoch) : s->epochs;
+    const long spe = r->res.steps_per_epoch > 0 ? r->res.steps_per_epoch : 1;
+    const long epochs = s->steps ? (s->steps + spe - 1) / spe : s->epochs;
+    if (epochs > BRN_SPEC_MAX_EPOCHS)
+        return brn_errorf(r->err, r->errlen, BRN_EINVAL, "steps: %ld steps are %ld epochs of %ld steps; at most %d",
+                          s->steps, epochs, spe, BRN_SPEC_MAX_EPOCHS);
+    r->epochs = (int)epochs;
+    if (s->checkpoint_dir[0]) {
+        int stale = brn_checkpoint_remove_stale(s->checkpoint_dir);
+        if (stale) run_log(r, 0, "removed %d unfinished checkpoint file(s) left in %s", stale, s->checkpoint_dir);
+    }
 
     const brn_model_config mc = {
         .depth = s->depth, .width = s->width, .in_c = r->train.c, .in_h = r->train.h, .in_w = r->train.w,
@@ -103,11 +167,7 @@ static int setup(run *r, const char *resume)
         return BRN_ENOMEM;
     }
     if (resume) {
-        brn_run_state keep = r->st;
-        rc = brn_checkpoint_load(resume, &r->model, &r->st, NULL, r->err, r->errlen);
-        r->st.channels = keep.channels;
-        memcpy(r->st.input_mean, keep.input_mean, sizeof keep.input_mean);
-        memcpy(r->st.input_std, keep.input_std, sizeof keep.input_std);
+        rc = resume_from(r, resume);
     } else {
         /* a weights-only init file may lack buffers: initialize everything first */
         rc = brn_model_init_weights(&r->model, s->seed, r->err, r->errlen);
