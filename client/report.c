@@ -32,6 +32,10 @@ static void field_text(const Brn__V1__Job *j, const ProtobufCFieldDescriptor *f,
         snprintf(out, n, NOT_APPLICABLE);
         return;
     }
+    if (j->spec && f->label == PROTOBUF_C_LABEL_REPEATED && !pb_field_present(&j->spec->base, f)) {
+        snprintf(out, n, "none"); /* an empty list (no milestones) */
+        return;
+    }
     if (!j->spec || !pb_field_present(&j->spec->base, f)) {
         snprintf(out, n, "?");
         return;

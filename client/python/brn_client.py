@@ -11,6 +11,13 @@ $BRN_PY_GEN, else <repo>/build/python.
     final = c.wait(job.id, on_event=print)
     for e in c.curves([job.id])[0].epochs:
         print(e.epoch, e.train_loss, e.test_acc)
+
+Sweeps and reports (brn_sweep.py, docs/sweeps.md):
+
+    jobs = c.sweep("mb", grid={"norm": ["bn", "brn"], "microbatch": [0, 2]}, seeds=3,
+                   dataset="synthetic", depth=10, width=1, epochs=2)
+    c.wait_all(jobs)
+    print(brn_sweep.report_table(c.report("mb")))
 """
 
 import os
@@ -114,6 +121,12 @@ def to_target(addr):
     return addr
 
 
+def make_labels(labels):
+    """Label messages from a dict {key: value} (values as text)."""
+    load_stubs()
+    return [pb.Label(key=k, value=str(v)) for k, v in (labels or {}).items()]
+
+
 def make_spec(**fields):
     """A JobSpec from keyword arguments named like `brnd train`'s flags (with '_');
     only the given fields are set, the daemon applies its defaults to the rest."""
@@ -154,18 +167,24 @@ class Client:
     def _call(self, method, request, timeout=None):
         return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
 
-    def submit(self, name="", priority=0, idempotency_key="", spec=None, **fields):
+    def submit(self, name="", priority=0, idempotency_key="", spec=None, labels=None, validate_only=False,
+               **fields):
+        """Queues a job; labels is a dict. validate_only: check it and return the job that would be
+        created (id 0), or the one an idempotency_key already names; nothing is stored."""
         req = pb.SubmitJobRequest(spec=spec or make_spec(**fields), name=name, priority=priority,
-                                  idempotency_key=idempotency_key)
+                                  idempotency_key=idempotency_key, labels=make_labels(labels),
+                                  validate_only=validate_only)
         return self._call(self.stub.SubmitJob, req)
 
     def get_job(self, job_id):
         return self._call(self.stub.GetJob, pb.GetJobRequest(id=job_id))
 
-    def list_jobs(self, states=(), limit=100):
+    def list_jobs(self, states=(), limit=100, labels=None):
+        """Newest first; with labels (a dict) only the jobs carrying all of them."""
         jobs, token = [], ""
         while len(jobs) < limit:
-            req = pb.ListJobsRequest(states=list(states), page_size=min(limit - len(jobs), 1000), page_token=token)
+            req = pb.ListJobsRequest(states=list(states), page_size=min(limit - len(jobs), 1000), page_token=token,
+                                     labels=make_labels(labels))
             resp = self._call(self.stub.ListJobs, req)
             jobs.extend(resp.jobs)
             token = resp.next_page_token
@@ -193,8 +212,26 @@ class Client:
             last = self.get_job(job_id)
         return last
 
-    def curves(self, job_ids):
-        return list(self._call(self.stub.GetMetrics, pb.GetMetricsRequest(job_ids=list(job_ids))).curves)
+    def curves(self, job_ids=(), labels=None):
+        """GetMetrics: the curves of job_ids (at most 100) that carry labels; with labels only,
+        of every job carrying them (at most 100)."""
+        req = pb.GetMetricsRequest(job_ids=list(job_ids), labels=make_labels(labels))
+        return list(self._call(self.stub.GetMetrics, req).curves)
+
+    def sweep(self, name, grid, seeds=1, priority=0, dry_run=False, **fields):
+        """Submits grid x seeds as labelled, idempotent jobs (brnctl sweep); see brn_sweep.sweep."""
+        import brn_sweep
+        return brn_sweep.sweep(self, name, grid, seeds=seeds, priority=priority, dry_run=dry_run, **fields)
+
+    def wait_all(self, jobs, on_finished=None, poll=1.0):
+        """Waits until every job is final; returns them as they ended (brn_sweep.wait_all)."""
+        import brn_sweep
+        return brn_sweep.wait_all(self, jobs, on_finished=on_finished, poll=poll)
+
+    def report(self, name, baseline=None):
+        """The sweep's report as a dict, the same as `brnctl report NAME --json` (brn_sweep.report)."""
+        import brn_sweep
+        return brn_sweep.report(self, name, baseline=baseline)
 
     def server_info(self):
         return self._call(self.stub.GetServerInfo, pb.GetServerInfoRequest())
