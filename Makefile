@@ -55,7 +55,9 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 KERNEL_SRC := $(wildcard daemon/engine/cuda/kernels/*.cu)
 CUDA_SRC := $(wildcard daemon/engine/cuda/*.cu) $(KERNEL_SRC)
 EMU_SRC := $(wildcard daemon/engine/cuda/emu/*.cc)
-EMU_OBJ := $(KERNEL_SRC:%.cu=$(BUILD)/emu/%.o) $(EMU_SRC:%.cc=$(BUILD)/emu/%.o)
+# kernels that test the emulation itself (host only)
+EMU_TEST_SRC := $(wildcard tests/unit/*.cu)
+EMU_OBJ := $(KERNEL_SRC:%.cu=$(BUILD)/emu/%.o) $(EMU_SRC:%.cc=$(BUILD)/emu/%.o) $(EMU_TEST_SRC:%.cu=$(BUILD)/emu/%.o)
 CXX     ?= g++
 EMU_FLAGS := -std=gnu++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -Werror -fopenmp -pthread \
              -I. -Idaemon -Idaemon/engine -DBRN_CUDA_EMU $(EMU_EXTRA)
@@ -67,7 +69,7 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas
 endif
 endif
 
-.PHONY: all test tests unit integration demo bench clean info cuda
+.PHONY: all test tests unit integration demo bench clean info cuda asan
 all: info $(BUILD)/brnd $(BUILD)/brnctl
 
 info:
@@ -150,6 +152,21 @@ test:
 	@BUILD=$(BUILD) tests/run.sh
 
 tests: $(TEST_BIN)
+
+# The CUDA kernel tests (emulated kernels and the emulation itself) again under AddressSanitizer
+# and UBSan, in a build directory of their own: `make asan`; other tests with
+# `make asan ASAN_TESTS="test_cuda_norm test_gradcheck"`.
+ASAN_BUILD ?= $(BUILD)/asan
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_TESTS ?= $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_cuda_*.c))
+asan:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BRN_CUDA=0 CFLAGS="$(ASAN_FLAGS)" EMU_EXTRA="$(ASAN_FLAGS)" \
+	    $(ASAN_TESTS:%=$(ASAN_BUILD)/tests/%)
+	@fail=0; for t in $(ASAN_TESTS); do \
+	    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 OMP_WAIT_POLICY=passive $(ASAN_BUILD)/tests/$$t \
+	        >$(ASAN_BUILD)/$$t.log 2>&1; then echo "PASS $$t (asan+ubsan)"; \
+	    else fail=1; echo "FAIL $$t (asan+ubsan): $(ASAN_BUILD)/$$t.log"; tail -n 30 $(ASAN_BUILD)/$$t.log; fi; \
+	done; exit $$fail
 
 unit: $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh unit

@@ -7,8 +7,16 @@
 #include <math.h>
 #include <stdint.h>
 
+/* The counter-based draws are also compiled into CUDA kernels (dropout masks equal to the
+ * CPU's): nvcc builds them for host and device. */
+#ifdef __CUDACC__
+#define BRN_RNG_FN static inline __host__ __device__
+#else
+#define BRN_RNG_FN static inline
+#endif
+
 /* splitmix64's finalizer: a bijective 64-bit mix */
-static inline uint64_t brn_rng_mix(uint64_t z)
+BRN_RNG_FN uint64_t brn_rng_mix(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -17,13 +25,13 @@ static inline uint64_t brn_rng_mix(uint64_t z)
 }
 
 /* A seed for one purpose at one step, from the job seed. */
-static inline uint64_t brn_rng_derive(uint64_t seed, uint64_t purpose, uint64_t step)
+BRN_RNG_FN uint64_t brn_rng_derive(uint64_t seed, uint64_t purpose, uint64_t step)
 {
     return brn_rng_mix(brn_rng_mix(brn_rng_mix(seed) ^ purpose) ^ step);
 }
 
 /* Uniform in [0,1) for element i of a stream. */
-static inline double brn_rng_uniform_at(uint64_t seed, uint64_t i)
+BRN_RNG_FN double brn_rng_uniform_at(uint64_t seed, uint64_t i)
 {
     return (double)(brn_rng_mix(seed ^ brn_rng_mix(i)) >> 11) * 0x1.0p-53;
 }
