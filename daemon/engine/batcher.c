@@ -17,7 +17,7 @@ int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spe
     b->augment = s->augment;
     b->shuffle = s->shuffle;
     b->non_iid = s->sampling == BRN_SAMPLING_NON_IID;
-    b->labels_per_batch = s->labels_per_batch;
+    b->labels_per_batch = brn_spec_labels_per_batch(s, train->classes);
     b->seed = s->seed;
     b->epoch = -1;
     b->steps_per_epoch = train->n / s->batch_size;
@@ -29,8 +29,8 @@ int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spe
         snprintf(err, errlen, "batch-size: %d is larger than the %ld training examples", s->batch_size, train->n);
         return BRN_EINVAL;
     }
-    if (b->non_iid && s->labels_per_batch > train->classes) {
-        snprintf(err, errlen, "labels-per-batch: %d exceeds the dataset's %d classes", s->labels_per_batch,
+    if (b->non_iid && b->labels_per_batch > train->classes) {
+        snprintf(err, errlen, "labels-per-batch: %d exceeds the dataset's %d classes", b->labels_per_batch,
                  train->classes);
         return BRN_EINVAL;
     }
@@ -71,9 +71,9 @@ int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spe
             int k = train->labels[i];
             b->by_class[k][b->class_count[k]++] = i;
         }
-        if (nonempty < s->labels_per_batch) {
+        if (nonempty < b->labels_per_batch) {
             snprintf(err, errlen, "labels-per-batch: %d exceeds the %d labels present in the training set",
-                     s->labels_per_batch, nonempty);
+                     b->labels_per_batch, nonempty);
             brn_batcher_free(b);
             return BRN_EINVAL;
         }

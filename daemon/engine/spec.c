@@ -66,7 +66,8 @@ static const field_def FIELDS[] = {
     {"augment", F_BOOL, OFF(augment), 0, NULL, "pad-4 random crop and horizontal flip"},
     {"shuffle", F_BOOL, OFF(shuffle), 0, NULL, "shuffle the training set every epoch"},
     {"sampling", F_ENUM, OFF(sampling), 0, SAMPLING_NAMES, "iid | non_iid (L labels x M examples per batch)"},
-    {"labels_per_batch", F_INT, OFF(labels_per_batch), 0, NULL, "non_iid: labels per batch L"},
+    {"labels_per_batch", F_INT, OFF(labels_per_batch), 0, NULL,
+     "non_iid: labels per batch L (auto: the largest divisor of batch-size up to min(16, classes/2))"},
     {"seed", F_U64, OFF(seed), 0, NULL, "random seed"},
     {"threads", F_INT, OFF(threads), 0, NULL, "CPU threads (0 = all cores)"},
     {"device", F_STR, OFF(device), SZ(device), NULL, "cpu | cuda | cuda:N | auto (a GPU when one is usable)"},
@@ -108,7 +109,7 @@ void brn_spec_defaults(brn_job_spec *s)
     s->augment = 1;
     s->shuffle = 1;
     s->sampling = BRN_SAMPLING_IID;
-    s->labels_per_batch = 16;
+    s->labels_per_batch = BRN_SPEC_AUTO;
     s->seed = 1;
     s->threads = 0;
     strcpy(s->device, "auto");
@@ -383,9 +384,14 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen)
             FAIL("gn-groups: %d does not divide the stem's 16 channels", s->gn_groups);
     }
     if (s->sampling == BRN_SAMPLING_NON_IID) {
-        if (s->labels_per_batch < 1) FAIL("labels-per-batch: %d is not positive", s->labels_per_batch);
-        if (s->batch_size % s->labels_per_batch != 0)
+        if (s->labels_per_batch < 1 && s->labels_per_batch != BRN_SPEC_AUTO)
+            FAIL("labels-per-batch: %d is not positive or -1 (auto)", s->labels_per_batch);
+        if (s->labels_per_batch > 0 && s->batch_size % s->labels_per_batch != 0)
             FAIL("labels-per-batch: %d does not divide batch-size %d", s->labels_per_batch, s->batch_size);
+        brn_dataset_dims dims;
+        if (brn_dataset_nominal_dims(s->dataset, &dims) == 0 && s->labels_per_batch > dims.classes)
+            FAIL("labels-per-batch: %d is more than the %d classes of %s", s->labels_per_batch, dims.classes,
+                 s->dataset);
     }
     if (s->threads < 0 || s->threads > 1024) FAIL("threads: %d is not in 0..1024", s->threads);
     int gpu;
@@ -525,7 +531,7 @@ void brn_spec_print_help(FILE *out)
         flag_name(fl, sizeof fl, f->name);
         if (f->type == F_BOOL) fprintf(out, "  --%s / --no-%s", fl, fl);
         else fprintf(out, "  --%s VALUE", fl);
-        if (f->type == F_LONG && buf[0] == '-') snprintf(buf, sizeof buf, "auto");
+        if ((f->type == F_LONG || f->type == F_INT) && !strcmp(buf, "-1")) snprintf(buf, sizeof buf, "auto");
         if (f->type == F_DOUBLE && *(const double *)((const char *)&d + f->offset) < 0) snprintf(buf, sizeof buf, "auto");
         fprintf(out, "\n      %s (default: %s)\n", f->help ? f->help : brn_dataset_names(), buf[0] ? buf : "none");
     }
@@ -534,6 +540,16 @@ void brn_spec_print_help(FILE *out)
 const char *brn_norm_kind_name(brn_norm_kind k) { return NORM_NAMES[k]; }
 const char *brn_lr_schedule_name(brn_lr_schedule k) { return LR_NAMES[k]; }
 const char *brn_precision_name(brn_precision p) { return PRECISION_NAMES[p]; }
+
+int brn_spec_labels_per_batch(const brn_job_spec *s, int classes)
+{
+    if (s->labels_per_batch > 0) return s->labels_per_batch;
+    /* few labels per batch (the paper: 16 of ImageNet's 1000), and whole examples per label */
+    int most = classes / 2 < 16 ? classes / 2 : 16, best = 1;
+    for (int l = 1; l <= most; l++)
+        if (s->batch_size % l == 0) best = l;
+    return best;
+}
 
 int brn_device_is_cuda(const char *device, int *index)
 {

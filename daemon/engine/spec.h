@@ -79,7 +79,7 @@ typedef struct brn_job_spec {
     int augment;
     int shuffle;
     brn_sampling sampling;
-    int labels_per_batch;      /* non_iid: L labels x (batch/L) examples each */
+    int labels_per_batch;      /* non_iid: L labels x (batch/L) examples each; BRN_SPEC_AUTO */
     /* run */
     uint64_t seed;
     int threads;               /* 0 = all cores */
@@ -141,6 +141,10 @@ int brn_spec_field_inert(const brn_job_spec *s, const char *field);
 const char *brn_norm_kind_name(brn_norm_kind k);
 const char *brn_lr_schedule_name(brn_lr_schedule k);
 const char *brn_precision_name(brn_precision p);
+
+/* Labels per non-i.i.d. batch for a dataset of `classes`: the field, or when auto the
+ * largest divisor of batch_size up to min(16, classes/2). */
+int brn_spec_labels_per_batch(const brn_job_spec *s, int classes);
 
 /* device is "cuda" or "cuda:N": 1 with *index (0 for "cuda"); else 0. */
 int brn_device_is_cuda(const char *device, int *index);

@@ -205,6 +205,9 @@ static void announce(run *r)
               s->renorm_schedule == BRN_RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
               r->res.dmax_steps, s->rmax, r->res.rmax_steps,
               s->renorm_warmup == BRN_SPEC_AUTO ? " (scaled to the run's length)" : "");
+    if (s->sampling == BRN_SAMPLING_NON_IID)
+        run_log(r, 0, "non-i.i.d. batches: %d labels x %d examples%s", r->batcher.labels_per_batch,
+                s->batch_size / r->batcher.labels_per_batch, s->labels_per_batch == BRN_SPEC_AUTO ? " (auto)" : "");
     if (r->res.momentum_too_slow)
         run_log(r, 1,
               "norm-momentum %g: the running statistics need ~%.0f steps to converge but the run has %ld; "

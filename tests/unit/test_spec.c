@@ -78,6 +78,8 @@ static void m_labels(brn_job_spec *s) { s->sampling = BRN_SAMPLING_NON_IID, s->l
 static void m_steps(brn_job_spec *s) { s->lr_schedule = BRN_LR_STEP, s->n_milestones = 0; }
 static void m_device(brn_job_spec *s) { strcpy(s->device, "tpu"); }
 static void m_eps(brn_job_spec *s) { s->norm_eps = 0; }
+static void m_labels_classes(brn_job_spec *s) { s->sampling = BRN_SAMPLING_NON_IID, s->labels_per_batch = 16; }
+static void m_labels_zero(brn_job_spec *s) { s->sampling = BRN_SAMPLING_NON_IID, s->labels_per_batch = 0; }
 static void m_cuda_empty(brn_job_spec *s) { strcpy(s->device, "cuda:"); }
 static void m_cuda_negative(brn_job_spec *s) { strcpy(s->device, "cuda:-1"); }
 static void m_cuda_too_many(brn_job_spec *s) { strcpy(s->device, "cuda:64"); }
@@ -97,6 +99,8 @@ static void test_validation_names_the_field(void)
     expect_invalid(m_steps, "milestones");
     expect_invalid(m_device, "device");
     expect_invalid(m_eps, "norm-eps");
+    expect_invalid(m_labels_classes, "labels-per-batch: 16 is more than the 10 classes of fashion-mnist");
+    expect_invalid(m_labels_zero, "labels-per-batch: 0 is not positive");
     expect_invalid(m_cuda_empty, "device: 'cuda:'");
     expect_invalid(m_cuda_negative, "device: 'cuda:-1'");
     expect_invalid(m_cuda_too_many, "device: 'cuda:64'");
@@ -119,6 +123,14 @@ static void test_devices_and_precision(void)
     CHECK_EQ_INT(s.precision, BRN_PRECISION_BF16);
     CHECK_STR_CONTAINS(brn_precision_name(s.precision), "bf16");
     CHECK(brn_spec_set(&s, "precision", "fp16", err, sizeof err) != 0);
+    /* non-i.i.d. labels per batch: few, dividing the batch, within the dataset's classes */
+    brn_spec_defaults(&s);
+    CHECK_EQ_INT(brn_spec_labels_per_batch(&s, 10), 4);     /* batch 128, at most 5 */
+    CHECK_EQ_INT(brn_spec_labels_per_batch(&s, 100), 16);
+    s.batch_size = 30;
+    CHECK_EQ_INT(brn_spec_labels_per_batch(&s, 10), 5);
+    s.labels_per_batch = 3;
+    CHECK_EQ_INT(brn_spec_labels_per_batch(&s, 10), 3);
     CHECK_STR_CONTAINS(err, "precision: 'fp16' is not one of fp32, tf32, bf16");
 }
 
