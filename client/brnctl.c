@@ -14,7 +14,7 @@ typedef struct command {
 } command;
 
 static const command COMMANDS[] = {
-    {"submit", cmd_submit, "[SPEC FLAGS] [--name N] [--label K=V] [--wait]", "queue a job (flags of `brnd train`)"},
+    {"submit", cmd_submit, "[SPEC FLAGS] [--label K=V] [--wait]", "queue a job (flags of `brnd train`)"},
     {"list", cmd_list, "[--state S] [--label K=V] [--limit N]", "list jobs, newest first"},
     {"status", cmd_status, "ID...", "show a job and its spec"},
     {"watch", cmd_watch, "ID", "follow a job to its end"},
@@ -22,7 +22,7 @@ static const command COMMANDS[] = {
     {"curves", cmd_curves, "ID... [--csv|--json|--svg F]", "per-epoch curves"},
     {"compare", cmd_compare, "ID... --svg FILE", "compare jobs in a table and a picture"},
     {"sweep", cmd_sweep, "--name N --grid F=V1,V2 [--seeds N] [--wait]", "submit a grid x seeds, idempotently"},
-    {"report", cmd_report, "NAME [--baseline F=V,..] [--csv|--json|--markdown] [--svg F]", "a sweep's results, mean ± std over seeds"},
+    {"report", cmd_report, "NAME [--markdown|--csv|--json] [--svg F]", "a sweep's results: mean ± std over seeds"},
     {"info", cmd_info, "", "daemon version, devices, datasets, queue"},
     {"health", cmd_health, "", "grpc.health.v1 check"},
 };

@@ -65,10 +65,25 @@ static void stat_of(const double *v, int n, report_stat *s)
     s->std = sqrt(ss / (s->n - 1));
 }
 
+/* Mean over an epoch's BRN layers of the fraction of r / d clipped; 0 without diagnostics. */
+static int epoch_clips(const Brn__V1__EpochMetrics *e, double *r, double *d)
+{
+    if (e->n_renorm == 0) return 0;
+    double sr = 0, sd = 0;
+    for (size_t i = 0; i < e->n_renorm; i++) {
+        sr += e->renorm[i]->frac_r_clipped;
+        sd += e->renorm[i]->frac_d_clipped;
+    }
+    *r = sr / (double)e->n_renorm;
+    *d = sd / (double)e->n_renorm;
+    return 1;
+}
+
 static void job_numbers(report_job *rj)
 {
-    rj->final_acc = rj->best_acc = rj->sec_per_epoch = NAN;
+    rj->final_acc = rj->best_acc = rj->sec_per_epoch = rj->r_clip = rj->d_clip = NAN;
     if (!rj->curve) return;
+    if (rj->curve->n_epochs) epoch_clips(rj->curve->epochs[rj->curve->n_epochs - 1], &rj->r_clip, &rj->d_clip);
     double secs = 0;
     for (size_t i = 0; i < rj->curve->n_epochs; i++) {
         const Brn__V1__EpochMetrics *e = rj->curve->epochs[i];
@@ -166,8 +181,8 @@ static int group_curve(report *r, report_group *g)
         return -1;
     }
     for (int e = 1; e <= max_epoch; e++) {
-        int n = 0, nt = 0;
-        double tl = 0, ta = 0;
+        int n = 0, nt = 0, nd = 0;
+        double tl = 0, ta = 0, rsum = 0, dsum = 0, rj_r, rj_d;
         for (int k = 0; k < g->n_jobs; k++) {
             const report_job *rj = &r->jobs[g->jobs[k]];
             if (rj->job->state != BRN__V1__JOB_STATE__JOB_STATE_SUCCEEDED || !rj->curve) continue;
@@ -177,6 +192,11 @@ static int group_curve(report *r, report_group *g)
                 tl += m->train_loss;
                 ta += m->train_acc;
                 nt++;
+                if (epoch_clips(m, &rj_r, &rj_d)) {
+                    rsum += rj_r;
+                    dsum += rj_d;
+                    nd++;
+                }
                 if (m->evaluated) {
                     acc[n] = m->test_acc;
                     loss[n] = m->test_loss;
@@ -192,7 +212,7 @@ static int group_curve(report *r, report_group *g)
         *p = (report_epoch){.epoch = e, .n = n, .train_loss = tl / nt, .train_acc = ta / nt, .test_loss = sl.mean,
                             .test_acc = sa.mean, .test_loss_std = sl.std, .test_acc_std = sa.std,
                             .test_loss_min = sl.min, .test_loss_max = sl.max, .test_acc_min = sa.min,
-                            .test_acc_max = sa.max};
+                            .test_acc_max = sa.max, .r_clip = nd ? rsum / nd : NAN, .d_clip = nd ? dsum / nd : NAN};
     }
     free(acc);
     free(loss);
@@ -202,10 +222,11 @@ static int group_curve(report *r, report_group *g)
 /* Counts, status text and statistics of one group. */
 static int group_numbers(report *r, report_group *g)
 {
-    double *fin = calloc((size_t)g->n_jobs + 1, sizeof *fin), *best = calloc((size_t)g->n_jobs + 1, sizeof *best),
-           *sec = calloc((size_t)g->n_jobs + 1, sizeof *sec);
+    size_t m = (size_t)g->n_jobs + 1;
+    double *fin = calloc(m, sizeof *fin), *best = calloc(m, sizeof *best), *sec = calloc(m, sizeof *sec),
+           *rcl = calloc(m, sizeof *rcl), *dcl = calloc(m, sizeof *dcl);
     int *per_seed = calloc((size_t)r->n_seeds + 1, sizeof *per_seed), rc = -1;
-    if (!fin || !best || !sec || !per_seed) goto done;
+    if (!fin || !best || !sec || !rcl || !dcl || !per_seed) goto done;
     int n = 0;
     for (int k = 0; k < g->n_jobs; k++) {
         const report_job *rj = &r->jobs[g->jobs[k]];
@@ -217,6 +238,8 @@ static int group_numbers(report *r, report_group *g)
             fin[n] = rj->final_acc;
             best[n] = rj->best_acc;
             sec[n] = rj->sec_per_epoch;
+            rcl[n] = rj->r_clip;
+            dcl[n] = rj->d_clip;
             n++;
             break;
         case BRN__V1__JOB_STATE__JOB_STATE_FAILED: g->n_failed++; break;
@@ -233,6 +256,8 @@ static int group_numbers(report *r, report_group *g)
     stat_of(fin, n, &g->final);
     stat_of(best, n, &g->best);
     stat_of(sec, n, &g->sec_per_epoch);
+    stat_of(rcl, n, &g->r_clip);
+    stat_of(dcl, n, &g->d_clip);
     g->complete = g->n_done == g->n_expected && g->n_jobs == g->n_expected && g->n_missing == 0 && g->final.n == g->n_done;
     size_t o = (size_t)snprintf(g->status, sizeof g->status, "%d/%d done", g->n_done, g->n_expected);
     const struct { int n; const char *what; } parts[] = {
@@ -247,6 +272,8 @@ done:
     free(fin);
     free(best);
     free(sec);
+    free(rcl);
+    free(dcl);
     free(per_seed);
     return rc;
 }

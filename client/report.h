@@ -37,6 +37,8 @@ typedef struct report_job {
     int group;
     double final_acc, best_acc;        /* last / best evaluated test accuracy (fraction); NaN: none */
     double sec_per_epoch;              /* mean of the epochs' seconds; NaN: no epoch */
+    double r_clip, d_clip;             /* BRN: fraction of r / d clipped in the last epoch, mean over
+                                          layers; NaN: no renorm diagnostics */
 } report_job;
 
 /* One epoch of a group's mean curve over its SUCCEEDED jobs. */
@@ -46,6 +48,7 @@ typedef struct report_epoch {
     double train_loss, train_acc;      /* means */
     double test_loss, test_acc;        /* means */
     double test_loss_std, test_acc_std, test_loss_min, test_loss_max, test_acc_min, test_acc_max;
+    double r_clip, d_clip;             /* means over layers and jobs; NaN: no renorm diagnostics */
 } report_epoch;
 
 typedef struct report_group {
@@ -56,6 +59,7 @@ typedef struct report_group {
     int complete;
     char status[160];                  /* "3/3 done", "2/3 done, 1 failed" */
     report_stat final, best, sec_per_epoch;
+    report_stat r_clip, d_clip;        /* over the SUCCEEDED jobs with diagnostics */
     double gap, gap_se;                /* final mean - baseline's; its standard error (NaN: n/a) */
     double best_gap;
     report_epoch *epochs;

@@ -32,27 +32,50 @@ typedef struct table {
     char (*cell)[CELL];
 } table;
 
+static int has_diag(const report *r)
+{
+    for (int g = 0; g < r->n_groups; g++)
+        if (r->groups[g].r_clip.n > 0) return 1;
+    return 0;
+}
+
+/* "12.3" percent, or "-". */
+static void mean_pct_cell(char *out, const report_stat *s)
+{
+    if (s->n == 0) snprintf(out, CELL, "-");
+    else snprintf(out, CELL, "%.1f", s->mean * 100);
+}
+
 static int table_build(const report *r, table *t)
 {
-    t->cols = r->n_fields + 6;
+    int diag = has_diag(r);
+    t->cols = r->n_fields + 6 + 2 * diag;
     t->rows = r->n_groups + 1;
     t->cell = calloc((size_t)(t->rows * t->cols), sizeof *t->cell);
     if (!t->cell) return -1;
 #define C(row, col) t->cell[(row) * t->cols + (col)]
-    static const char *const head[] = {"n", "final test acc %", "best test acc %", "gap (points)", "s/epoch", "status"};
+    static const char *const head[] = {"n", "final test acc %", "best test acc %", "gap (points)", "r clipped %",
+                                       "d clipped %", "s/epoch", "status"};
+    int c = r->n_fields;
     for (int f = 0; f < r->n_fields; f++) snprintf(C(0, f), CELL, "%s", r->fields[f]);
-    for (int k = 0; k < 6; k++) snprintf(C(0, r->n_fields + k), CELL, "%s", head[k]);
+    for (int k = 0; k < 8; k++)
+        if (diag || (k != 4 && k != 5)) snprintf(C(0, c++), CELL, "%s", head[k]);
     for (int g = 0; g < r->n_groups; g++) {
         const report_group *x = &r->groups[g];
-        int row = g + 1, c = r->n_fields;
+        int row = g + 1;
+        c = r->n_fields;
         for (int f = 0; f < r->n_fields; f++) snprintf(C(row, f), CELL, "%s", x->values[f]);
-        snprintf(C(row, c), CELL, "%d", x->final.n);
-        pct_cell(C(row, c + 1), &x->final);
-        pct_cell(C(row, c + 2), &x->best);
-        gap_cell(C(row, c + 3), r, g);
-        if (isnan(x->sec_per_epoch.mean)) snprintf(C(row, c + 4), CELL, "-");
-        else snprintf(C(row, c + 4), CELL, "%.1f", x->sec_per_epoch.mean);
-        snprintf(C(row, c + 5), CELL, "%s%s", x->status, x->complete ? "" : " *");
+        snprintf(C(row, c++), CELL, "%d", x->final.n);
+        pct_cell(C(row, c++), &x->final);
+        pct_cell(C(row, c++), &x->best);
+        gap_cell(C(row, c++), r, g);
+        if (diag) {
+            mean_pct_cell(C(row, c++), &x->r_clip);
+            mean_pct_cell(C(row, c++), &x->d_clip);
+        }
+        if (isnan(x->sec_per_epoch.mean)) snprintf(C(row, c++), CELL, "-");
+        else snprintf(C(row, c++), CELL, "%.1f", x->sec_per_epoch.mean);
+        snprintf(C(row, c), CELL, "%s%s", x->status, x->complete ? "" : " *");
     }
 #undef C
     return 0;
@@ -106,6 +129,9 @@ static void preamble(FILE *out, const report *r, const char *bullet)
     fprintf(out, "%stest accuracy in %%: mean ± sample std over the seeds that finished (n); gap: final test\n"
                  "%saccuracy minus the baseline's (%s), in points ± its standard error\n",
             bullet, bullet[0] ? "  " : "", base);
+    if (has_diag(r))
+        fprintf(out, "%sr/d clipped: Batch Renorm's r and d at rmax/dmax in the last epoch, %% of channels (mean over\n"
+                     "%slayers and seeds)\n", bullet, bullet[0] ? "  " : "");
 }
 
 static void footnote(FILE *out, const report *r)
@@ -205,7 +231,7 @@ void report_print_csv(FILE *out, const report *r)
     for (int f = 0; f < r->n_fields; f++) fprintf(out, "%s,", r->fields[f]);
     fprintf(out, "n_done,n_expected,failed,cancelled,running,queued,missing,final_test_acc_mean,final_test_acc_std,"
                  "final_test_acc_min,final_test_acc_max,best_test_acc_mean,best_test_acc_std,gap,gap_se,"
-                 "seconds_per_epoch,baseline,complete,status,job_ids\n");
+                 "r_clipped,d_clipped,seconds_per_epoch,baseline,complete,status,job_ids\n");
     for (int g = 0; g < r->n_groups; g++) {
         const report_group *x = &r->groups[g];
         for (int f = 0; f < r->n_fields; f++) {
@@ -222,6 +248,8 @@ void report_print_csv(FILE *out, const report *r)
         csv_num(out, x->best.std);
         csv_num(out, x->gap);
         csv_num(out, x->gap_se);
+        csv_num(out, x->r_clip.mean);
+        csv_num(out, x->d_clip.mean);
         csv_num(out, x->sec_per_epoch.mean);
         fprintf(out, ",%d,%d,", g == r->baseline, x->complete);
         csv_text(out, x->status);
@@ -260,28 +288,31 @@ json_t *report_to_json(const report *r)
         for (int k = 0; k < x->n_jobs; k++) {
             const report_job *rj = &r->jobs[x->jobs[k]];
             const char *st = protobuf_c_enum_descriptor_get_value(&brn__v1__job_state__descriptor, rj->job->state)->name;
-            json_array_append_new(jobs, json_pack("{s:I,s:I,s:s,s:o,s:o,s:o}", "id", (json_int_t)rj->job->id, "seed",
-                                                  (json_int_t)rj->seed, "state", st + strlen("JOB_STATE_"),
+            json_array_append_new(jobs, json_pack("{s:I,s:I,s:s,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)rj->job->id,
+                                                  "seed", (json_int_t)rj->seed, "state", st + strlen("JOB_STATE_"),
                                                   "final_test_acc", num(rj->final_acc), "best_test_acc",
-                                                  num(rj->best_acc), "seconds_per_epoch", num(rj->sec_per_epoch)));
+                                                  num(rj->best_acc), "seconds_per_epoch", num(rj->sec_per_epoch),
+                                                  "r_clipped", num(rj->r_clip), "d_clipped", num(rj->d_clip)));
         }
         for (int e = 0; e < x->n_epochs; e++) {
             const report_epoch *p = &x->epochs[e];
-            json_array_append_new(curve, json_pack("{s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "epoch", p->epoch, "n",
-                                                   p->n, "train_loss", num(p->train_loss), "train_acc",
+            json_array_append_new(curve, json_pack("{s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "epoch",
+                                                   p->epoch, "n", p->n, "train_loss", num(p->train_loss), "train_acc",
                                                    num(p->train_acc), "test_loss", num(p->test_loss), "test_acc",
                                                    num(p->test_acc), "test_acc_std", num(p->test_acc_std),
                                                    "test_acc_min", num(p->test_acc_min), "test_acc_max",
-                                                   num(p->test_acc_max)));
+                                                   num(p->test_acc_max), "r_clipped", num(p->r_clip), "d_clipped",
+                                                   num(p->d_clip)));
         }
         json_array_append_new(groups, json_pack(
-            "{s:o,s:b,s:s,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+            "{s:o,s:b,s:s,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
             "settings", settings_json(r, g), "baseline", g == r->baseline, "status", x->status, "complete", x->complete,
             "n_done", x->n_done, "n_expected", x->n_expected, "failed", x->n_failed, "cancelled", x->n_cancelled,
             "running", x->n_running, "queued", x->n_queued, "missing", x->n_missing, "duplicate", x->n_duplicate,
             "final_test_acc", stat_json(&x->final), "best_test_acc", stat_json(&x->best), "gap_final_test_acc",
             num(x->gap), "gap_se", num(x->gap_se), "gap_best_test_acc", num(x->best_gap), "seconds_per_epoch",
-            stat_json(&x->sec_per_epoch), "jobs", jobs, "curve", curve));
+            stat_json(&x->sec_per_epoch), "r_clipped", stat_json(&x->r_clip), "d_clipped", stat_json(&x->d_clip),
+            "jobs", jobs, "curve", curve));
     }
     return json_pack("{s:s,s:o,s:o,s:o,s:o}", "sweep", r->name, "fields", fields, "seeds", seeds, "baseline",
                      settings_json(r, r->baseline), "groups", groups);

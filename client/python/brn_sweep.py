@@ -132,11 +132,21 @@ def _stat(values):
             "min": min(v) if v else None, "max": max(v) if v else None}
 
 
+def _clips(epoch):
+    """BRN: the fractions of r and d clipped in an epoch, mean over layers (None without diagnostics)."""
+    if not epoch.renorm:
+        return None, None
+    n = len(epoch.renorm)
+    return sum(d.frac_r_clipped for d in epoch.renorm) / n, sum(d.frac_d_clipped for d in epoch.renorm) / n
+
+
 def _job_numbers(curve):
+    """(final test acc, best test acc, seconds per epoch, r clipped, d clipped in the last epoch)."""
     tested = [e.test_acc for e in curve.epochs if e.evaluated] if curve else []
     secs = [e.seconds for e in curve.epochs] if curve else []
+    clips = _clips(curve.epochs[-1]) if curve and curve.epochs else (None, None)
     return (tested[-1] if tested else None, max(tested) if tested else None,
-            sum(secs) / len(secs) if secs else None)
+            sum(secs) / len(secs) if secs else None) + clips
 
 
 def _curve(members, curves):
@@ -147,10 +157,13 @@ def _curve(members, curves):
         ms = [m for c in done for m in c.epochs if m.epoch == e]
         acc = _stat([m.test_acc for m in ms if m.evaluated])
         loss = _stat([m.test_loss for m in ms if m.evaluated])
+        clips = [_clips(m) for m in ms if m.renorm]
         out.append({"epoch": e, "n": acc["n"], "train_loss": statistics.mean(m.train_loss for m in ms),
                     "train_acc": statistics.mean(m.train_acc for m in ms), "test_loss": loss["mean"],
                     "test_acc": acc["mean"], "test_acc_std": acc["std"], "test_acc_min": acc["min"],
-                    "test_acc_max": acc["max"]})
+                    "test_acc_max": acc["max"],
+                    "r_clipped": sum(c[0] for c in clips) / len(clips) if clips else None,
+                    "d_clipped": sum(c[1] for c in clips) / len(clips) if clips else None})
     return out
 
 
@@ -197,8 +210,10 @@ def build_report(name, jobs, curves, baseline=None):
              "duplicate": sum(n - 1 for n in per_seed if n > 1),
              "final_test_acc": _stat([n[0] for n in done]), "best_test_acc": _stat([n[1] for n in done]),
              "seconds_per_epoch": _stat([n[2] for n in done]),
+             "r_clipped": _stat([n[3] for n in done]), "d_clipped": _stat([n[4] for n in done]),
              "jobs": [{"id": j.id, "seed": j.spec.seed, "state": s, "final_test_acc": n[0], "best_test_acc": n[1],
-                       "seconds_per_epoch": n[2]} for j, s, n in zip(members, state, nums)],
+                       "seconds_per_epoch": n[2], "r_clipped": n[3], "d_clipped": n[4]}
+                      for j, s, n in zip(members, state, nums)],
              "curve": _curve(members, curves)}
         g["complete"] = (g["n_done"] == len(seeds) == len(members) and g["missing"] == 0
                          and g["final_test_acc"]["n"] == g["n_done"])
@@ -261,9 +276,16 @@ def report_table(rep):
             return "-"
         return "%+.2f" % (100 * g["gap_final_test_acc"]) + ("" if g["gap_se"] is None else " ± %.2f" % (100 * g["gap_se"]))
 
-    head = rep["fields"] + ["n", "final test acc %", "best test acc %", "gap (points)", "s/epoch", "status"]
+    diag = any(g["r_clipped"]["n"] for g in rep["groups"])
+
+    def clip(s):
+        return "-" if not s["n"] else "%.1f" % (100 * s["mean"])
+
+    head = rep["fields"] + ["n", "final test acc %", "best test acc %", "gap (points)"] + (
+        ["r clipped %", "d clipped %"] if diag else []) + ["s/epoch", "status"]
     rows = [head] + [[g["settings"][f] for f in rep["fields"]] + [
-        str(g["final_test_acc"]["n"]), pct(g["final_test_acc"]), pct(g["best_test_acc"]), gap(g),
+        str(g["final_test_acc"]["n"]), pct(g["final_test_acc"]), pct(g["best_test_acc"]), gap(g)] + (
+        [clip(g["r_clipped"]), clip(g["d_clipped"])] if diag else []) + [
         "-" if g["seconds_per_epoch"]["mean"] is None else "%.1f" % g["seconds_per_epoch"]["mean"],
         g["status"] + ("" if g["complete"] else " *")] for g in rep["groups"]]
     width = [max(len(r[c]) for r in rows) for c in range(len(head))]

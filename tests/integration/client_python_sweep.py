@@ -108,7 +108,8 @@ def test_reports(c, sock):
     check([g["settings"] for g in rep["groups"]] == [{"norm": "bn", "rmax": "-"}, {"norm": "brn", "rmax": "2"},
                                                      {"norm": "brn", "rmax": "3"}], rep["groups"])
     table = brn_sweep.report_table(rep)
-    check("baseline" in table and "2/2 done" in table and "norm  rmax" in table, table)
+    check("baseline" in table and "2/2 done" in table and "norm  rmax" in table and "r clipped %" in table, table)
+    check(rep["groups"][0]["r_clipped"]["n"] == 0 and rep["groups"][1]["r_clipped"]["n"] == 2, "BRN diagnostics")
     try:
         c.report("c1", baseline="norm=bn")
         check(False, "an ambiguous baseline was accepted")

@@ -113,5 +113,21 @@ case "$OUT" in *"CANCELLED"*"some did not succeed"*) ;; *) fail "wait with a can
 expect_rc 0 "$BRNCTL" report t2
 case "$OUT" in *"1/2 done, 1 cancelled *"*"incomplete"*) ;; *) fail "incomplete group: $OUT" ;; esac
 
+note "--wait follows a sweep through a daemon crash; the jobs resume and finish"
+"$BRNCTL" sweep --name t3 "${TINY[@]}" --train-subset 1024 --epochs 3 --no-augment --grid norm=bn,brn --wait \
+    >"$TMP/t3.out" 2>&1 &
+WAITER=$!
+wait_for 60 grep -q '^\[1/2\] job' "$TMP/t3.out"
+kill9_daemon
+sleep 1
+start_daemon
+t0=$SECONDS
+wait "$WAITER" || fail "sweep --wait across a restart: $(cat "$TMP/t3.out")"
+grep -q "lost the daemon" "$TMP/t3.out" && grep -q '^\[2/2\] job .* SUCCEEDED' "$TMP/t3.out" &&
+    grep -q "all SUCCEEDED" "$TMP/t3.out" || fail "sweep --wait across a restart: $(cat "$TMP/t3.out")"
+note "(finished $((SECONDS - t0))s after the restart)"
+expect_rc 0 "$BRNCTL" report t3
+case "$OUT" in *"1/1 done"*) ;; *) fail "report after the restart: $OUT" ;; esac
+
 stop_daemon
 note "ok"

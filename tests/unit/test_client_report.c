@@ -19,6 +19,7 @@ typedef struct fixture {
     Brn__V1__JobCurve curve[MAX_JOBS], *curves[MAX_JOBS];
     Brn__V1__EpochMetrics ep[MAX_JOBS][MAX_EPOCHS], *eps[MAX_JOBS][MAX_EPOCHS];
     char *inert[MAX_JOBS][1];
+    Brn__V1__RenormDiag diag[MAX_JOBS][MAX_EPOCHS][2], *diags[MAX_JOBS][MAX_EPOCHS][2];
     int n;
 } fixture;
 
@@ -62,6 +63,17 @@ static void add(fixture *f, const char *norm, int microbatch, int seed, int stat
         m->train_acc = acc[e];
         m->seconds = 2.0 + e;
         f->eps[i][e] = m;
+        if (!strcmp(norm, "brn")) { /* two BRN layers: r clipped in 10% and 30% of channels, d in 0% and 10% */
+            for (int k = 0; k < 2; k++) {
+                Brn__V1__RenormDiag *d = &f->diag[i][e][k];
+                brn__v1__renorm_diag__init(d);
+                d->frac_r_clipped = k ? 0.3 : 0.1;
+                d->frac_d_clipped = k ? 0.1 + e : 0.0; /* the last epoch counts */
+                f->diags[i][e][k] = d;
+            }
+            m->n_renorm = 2;
+            m->renorm = f->diags[i][e];
+        }
     }
     c->n_epochs = (size_t)n_ep;
     c->epochs = f->eps[i];
@@ -125,6 +137,13 @@ static void test_groups_and_numbers(void)
     CHECK(!g->complete);
     CHECK(!strcmp(g->status, "2/3 done, 1 failed"));
     CHECK_CLOSE(g->final.mean, 0.80, 1e-12, 0);
+    /* renorm diagnostics: the last epoch's, mean over layers, over the finished seeds */
+    CHECK_EQ_INT(g->r_clip.n, 2);
+    CHECK_CLOSE(g->r_clip.mean, 0.2, 1e-12, 0);
+    CHECK_CLOSE(g->d_clip.mean, (0.0 + 1.1) / 2, 1e-12, 0);
+    CHECK_CLOSE(g->epochs[0].d_clip, 0.05, 1e-12, 0);
+    CHECK_EQ_INT(r.groups[0].r_clip.n, 0);
+    CHECK(isnan(r.groups[0].epochs[0].r_clip));
     /* gn: one running, one missing; n = 1 has no std */
     g = &r.groups[3];
     CHECK(!strcmp(g->status, "1/3 done, 1 running, 1 missing"));
@@ -204,6 +223,8 @@ static void test_formats(void)
     CHECK_STR_CONTAINS(t, "-7.00 ± 1.15");
     CHECK_STR_CONTAINS(t, "2/3 done, 1 failed *");
     CHECK_STR_CONTAINS(t, "* incomplete");
+    CHECK_STR_CONTAINS(t, "r clipped %  d clipped %");
+    CHECK_STR_CONTAINS(t, "20.0         55.0");
     free(t);
     t = capture(&r, 1);
     CHECK_STR_CONTAINS(t, "| norm | microbatch | n | final test acc % |");
@@ -225,6 +246,9 @@ static void test_formats(void)
     CHECK(!strcmp(json_string_value(json_object_get(json_object_get(g3, "settings"), "microbatch")), "-"));
     CHECK_EQ_INT(json_array_size(json_object_get(g0, "jobs")), 3);
     CHECK_EQ_INT(json_array_size(json_object_get(g0, "curve")), 2);
+    json_t *g2 = json_array_get(json_object_get(j, "groups"), 2);
+    CHECK_CLOSE(json_real_value(json_object_get(json_object_get(g2, "r_clipped"), "mean")), 0.2, 1e-12, 0);
+    CHECK(json_is_null(json_object_get(json_object_get(g0, "r_clipped"), "mean")));
     json_decref(j);
     t = capture(&r, 3);
     CHECK_STR_CONTAINS(t, "band: ±1 std over seeds");
