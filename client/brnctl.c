@@ -39,11 +39,15 @@ static void usage(FILE *out, const char *prog)
             "                     the unix socket brnd.sock in brnd's default state directory)\n"
             "  --token TOKEN      bearer token for a TCP listener (env BRN_TOKEN)\n"
             "  --token-file FILE  read the token from FILE\n"
+            "  --tls              TLS to a TCP address (brnd --tls-cert/--tls-key)\n"
+            "  --ca FILE          trust the CA certificates in FILE (PEM; env BRN_CA); implies --tls\n"
+            "  --tls-server-name NAME  the name the server's certificate must carry (default: the host)\n"
             "  --timeout SECONDS  deadline of each request (default %.0f)\n"
             "  --json             machine-readable output\n"
             "  --help             this text; `%s COMMAND --help` for a command's options\n"
             "\nExit status: 0 ok; 1 a job waited for did not succeed; 64 usage; 65 invalid request;\n"
-            "66 no such job; 69 daemon unreachable; 75 timeout; 77 not authorized.\n",
+            "66 no such job; 69 daemon unreachable; 75 timeout; 76 TLS handshake failed (untrusted certificate,\n"
+            "wrong name, or no TLS on the server); 77 not authorized.\n",
             CLI_DEFAULT_TIMEOUT_S, prog);
 }
 

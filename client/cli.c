@@ -1,6 +1,7 @@
 /* Global options, connection and exit codes of brnctl (see cli.h). */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ void cli_free(cli *c)
 {
     if (c->connected) ctl_close(&c->conn);
     c->connected = 0;
+    free(c->ca_pem);
+    c->ca_pem = NULL;
 }
 
 int cli_usage(cli *c, const char *cmd, const char *fmt, ...)
@@ -56,7 +59,12 @@ int cli_global_opt(cli *c, int argc, char **argv, int *i, int *rc)
         c->json = 1;
         return 1;
     }
-    static const char *const with_value[] = {"--addr", "--token", "--token-file", "--timeout"};
+    if (!strcmp(a, "--tls")) {
+        c->tls = 1;
+        return 1;
+    }
+    static const char *const with_value[] = {"--addr", "--token", "--token-file", "--timeout", "--ca",
+                                             "--tls-server-name"};
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (!is_opt(a, with_value[k])) continue;
         if (!(v = cli_opt_value(argc, argv, i, with_value[k]))) {
@@ -66,6 +74,8 @@ int cli_global_opt(cli *c, int argc, char **argv, int *i, int *rc)
         if (k == 0) c->addr = v;
         else if (k == 1) c->token = v;
         else if (k == 2) c->token_file = v;
+        else if (k == 4) c->ca_file = v, c->tls = 1;
+        else if (k == 5) c->tls_server_name = v, c->tls = 1;
         else {
             char *end;
             double t = strtod(v, &end);
@@ -96,6 +106,30 @@ static int load_token(cli *c, const char **token)
     return 0;
 }
 
+/* The CA bundle for TLS: --ca, else BRN_CA (either implies TLS). */
+static int load_ca(cli *c)
+{
+    const char *path = c->ca_file ? c->ca_file : getenv("BRN_CA");
+    if (!path || !path[0]) return 0;
+    c->tls = 1;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot read the CA file %s: %s\n", c->prog, path, strerror(errno));
+        return EX_NOINPUT;
+    }
+    size_t cap = 1 << 20, n;
+    c->ca_pem = malloc(cap);
+    n = c->ca_pem ? fread(c->ca_pem, 1, cap - 1, f) : 0;
+    fclose(f);
+    if (!c->ca_pem) return EX_OSERR;
+    c->ca_pem[n] = 0;
+    if (!strstr(c->ca_pem, "-----BEGIN CERTIFICATE-----")) {
+        fprintf(stderr, "%s: %s holds no PEM certificate\n", c->prog, path);
+        return EX_DATAERR;
+    }
+    return 0;
+}
+
 int cli_connect(cli *c)
 {
     char target[1100], err[256];
@@ -106,8 +140,13 @@ int cli_connect(cli *c)
         fprintf(stderr, "%s: %s\n", c->prog, err);
         return EX_USAGE;
     }
-    if ((rc = load_token(c, &token))) return rc;
-    if (ctl_open(&c->conn, target, token, c->timeout_s)) {
+    if ((rc = load_token(c, &token)) || (rc = load_ca(c))) return rc;
+    if (c->tls && !strncmp(target, "unix:", 5)) {
+        fprintf(stderr, "%s: --tls needs a TCP address (host:port), not %s\n", c->prog, target);
+        return EX_USAGE;
+    }
+    const ctl_tls tls = {.enabled = c->tls, .ca_pem = c->ca_pem, .server_name = c->tls_server_name};
+    if (ctl_open(&c->conn, target, token, &tls, c->timeout_s)) {
         fprintf(stderr, "%s: cannot create a channel to %s\n", c->prog, target);
         return EX_UNAVAILABLE;
     }
@@ -131,7 +170,7 @@ int cli_exit_code(grpc_status_code code)
     case GRPC_STATUS_RESOURCE_EXHAUSTED:
     case GRPC_STATUS_CANCELLED:
     case GRPC_STATUS_ABORTED: return EX_TEMPFAIL;
-    case GRPC_STATUS_UNIMPLEMENTED: return EX_PROTOCOL;
+    case GRPC_STATUS_UNIMPLEMENTED: return EX_PROTOCOL; /* and a failed TLS handshake (cli_fail) */
     default: return EX_SOFTWARE;
     }
 }
@@ -139,6 +178,13 @@ int cli_exit_code(grpc_status_code code)
 int cli_fail(cli *c, const ctl_status *st, const char *what)
 {
     fprintf(stderr, "%s: %s: %s: %s\n", c->prog, what, ctl_code_name(st->code), st->message);
+    if (c->conn.tls && ctl_status_is_tls_failure(st)) {
+        fprintf(stderr,
+                "%s: TLS handshake with %s failed: its certificate is not signed by the CA in %s, does not name the "
+                "host (see --tls-server-name), or the server does not use TLS\n",
+                c->prog, c->conn.target, c->ca_file ? c->ca_file : getenv("BRN_CA") ? getenv("BRN_CA") : "gRPC's default roots");
+        return EX_PROTOCOL;
+    }
     if (st->code == GRPC_STATUS_UNAVAILABLE)
         fprintf(stderr, "%s: cannot reach brnd at %s (is it running? set --addr or BRN_ADDR)\n", c->prog,
                 c->conn.target);

@@ -35,6 +35,10 @@ typedef struct cli {
     const char *token;         /* --token (NULL: BRN_TOKEN) */
     const char *token_file;    /* --token-file */
     char token_buf[512];
+    int tls;                   /* --tls (implied by --ca) */
+    const char *ca_file;       /* --ca (NULL: BRN_CA, else gRPC's default roots) */
+    const char *tls_server_name; /* --tls-server-name */
+    char *ca_pem;
     int json;                  /* --json */
     double timeout_s;          /* --timeout */
     ctl_conn conn;

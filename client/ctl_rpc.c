@@ -13,9 +13,10 @@
 /* Curves with per-layer renorm diagnostics grow past gRPC's 4 MiB default. */
 #define RPC_MAX_MESSAGE (64 * 1024 * 1024)
 
-int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_s)
+int ctl_open(ctl_conn *c, const char *target, const char *token, const ctl_tls *tls, double timeout_s)
 {
     memset(c, 0, sizeof *c);
+    c->tls = tls && tls->enabled;
     snprintf(c->target, sizeof c->target, "%s", target);
     c->timeout_s = timeout_s;
     if (token && token[0]) {
@@ -26,7 +27,8 @@ int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_
     }
     grpc_init();
     /* Short reconnect backoff: `watch` follows a daemon that restarts within seconds. */
-    grpc_arg args[3];
+    grpc_arg args[4];
+    memset(args, 0, sizeof args);
     args[0].type = args[1].type = args[2].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = RPC_MAX_MESSAGE;
@@ -35,7 +37,15 @@ int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_
     args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args[2].value.integer = 1000;
     grpc_channel_args ca = {3, args};
-    grpc_channel_credentials *cred = grpc_insecure_credentials_create();
+    if (c->tls && tls->server_name && tls->server_name[0]) {
+        args[3].type = GRPC_ARG_STRING;
+        args[3].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+        args[3].value.string = (char *)tls->server_name;
+        ca.num_args = 4;
+    }
+    grpc_channel_credentials *cred = c->tls ? grpc_ssl_credentials_create(tls->ca_pem, NULL, NULL, NULL)
+                                            : grpc_insecure_credentials_create();
+    if (!cred) return -1;
     c->channel = grpc_channel_create(target, cred, &ca);
     grpc_channel_credentials_release(cred);
     return c->channel ? 0 : -1;
@@ -292,6 +302,14 @@ grpc_status_code ctl_stream(ctl_conn *c, const char *method, const ProtobufCMess
     }
     call_end(&x, c);
     return st->code;
+}
+
+int ctl_status_is_tls_failure(const ctl_status *st)
+{
+    return st->code == GRPC_STATUS_UNAVAILABLE &&
+           (strstr(st->message, "andshake") || strstr(st->message, "CERTIFICATE_VERIFY_FAILED") ||
+            strstr(st->message, "SSL_ERROR") || strstr(st->message, "WRONG_VERSION_NUMBER") ||
+            strstr(st->message, "peer certificate"));
 }
 
 const char *ctl_code_name(grpc_status_code code)

@@ -15,15 +15,27 @@ typedef struct ctl_status {
     char message[1024];
 } ctl_status;
 
+/* Transport security of a channel: plaintext (unix sockets, loopback) or TLS. */
+typedef struct ctl_tls {
+    int enabled;
+    const char *ca_pem;       /* trusted roots, PEM text; NULL: gRPC's default roots */
+    const char *server_name;  /* the name the certificate must carry; NULL: the target's host */
+} ctl_tls;
+
 typedef struct ctl_conn {
     grpc_channel *channel;
     char target[1100];
+    int tls;                  /* the channel uses TLS (for error hints) */
     char *bearer;             /* "Bearer <token>" or NULL */
     double timeout_s;         /* deadline of unary calls */
 } ctl_conn;
 
-/* Opens the channel (connection happens lazily on the first call). token may be NULL. */
-int ctl_open(ctl_conn *c, const char *target, const char *token, double timeout_s);
+/* Opens the channel (connection happens lazily on the first call). token and tls may be NULL. */
+int ctl_open(ctl_conn *c, const char *target, const char *token, const ctl_tls *tls, double timeout_s);
+
+/* 1 when a failed call's message says the TLS handshake failed (untrusted certificate, a
+ * name mismatch, a plaintext server). */
+int ctl_status_is_tls_failure(const ctl_status *st);
 void ctl_close(ctl_conn *c);
 
 /* Unary call: method is "/brn.v1.Trainer/GetJob". On OK, *resp is a message of resp_desc

@@ -7,6 +7,7 @@ $BRN_PY_GEN, else <repo>/build/python.
 
     from brn_client import Client
     c = Client()                                  # BRN_ADDR or brnd's default socket
+    c = Client("host:7000", token="...", ca="ca.pem")   # TLS (brnd --tls-cert/--tls-key)
     job = c.submit(dataset="synthetic", depth=10, width=1, epochs=2, name="demo")
     final = c.wait(job.id, on_event=print)
     for e in c.curves([job.id])[0].epochs:
@@ -142,16 +143,47 @@ def make_spec(**fields):
     return spec
 
 
-class Client:
-    """Blocking calls with a deadline each; errors raise grpc.RpcError."""
+class TLSError(Exception):
+    """The TLS handshake failed: the server's certificate is not signed by the given CA, does
+    not carry the expected name, or the server does not use TLS."""
 
-    def __init__(self, addr=None, token=None, timeout=30.0):
+
+def is_tls_failure(err):
+    """True when a grpc.RpcError says the TLS handshake failed."""
+    details = err.details() if hasattr(err, "details") else str(err)
+    return err.code() == grpc.StatusCode.UNAVAILABLE and any(
+        s in (details or "") for s in ("andshake", "CERTIFICATE_VERIFY_FAILED", "SSL_ERROR", "WRONG_VERSION_NUMBER",
+                                       "peer certificate"))
+
+
+class Client:
+    """Blocking calls with a deadline each; errors raise grpc.RpcError (TLSError when the
+    TLS handshake fails).
+
+    tls: use TLS (implied by ca); ca: path of a PEM file with the CA certificates to trust
+    (default: BRN_CA, else gRPC's default roots); server_name: the name the server's
+    certificate must carry when it differs from the address's host."""
+
+    def __init__(self, addr=None, token=None, timeout=30.0, tls=False, ca=None, server_name=None):
         load_stubs()
         self.target = to_target(addr) if addr else default_target()
         self.timeout = timeout
         token = token if token is not None else os.environ.get("BRN_TOKEN")
         self.metadata = (("authorization", "Bearer " + token),) if token else ()
-        self.channel = grpc.insecure_channel(self.target)
+        ca = ca or os.environ.get("BRN_CA")
+        self.tls = bool(tls or ca or server_name)
+        if self.tls:
+            if self.target.startswith("unix:"):
+                raise ValueError("TLS needs a TCP address (host:port), not %s" % self.target)
+            roots = None
+            if ca:
+                with open(ca, "rb") as f:
+                    roots = f.read()
+            options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+            self.channel = grpc.secure_channel(self.target, grpc.ssl_channel_credentials(root_certificates=roots),
+                                               options=options)
+        else:
+            self.channel = grpc.insecure_channel(self.target)
         self.stub = pb_grpc.TrainerStub(self.channel)
         self.health_stub = health_grpc.HealthStub(self.channel)
 
@@ -165,7 +197,12 @@ class Client:
         self.close()
 
     def _call(self, method, request, timeout=None):
-        return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        try:
+            return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        except grpc.RpcError as e:
+            if self.tls and is_tls_failure(e):
+                raise TLSError("TLS handshake with %s failed: %s" % (self.target, e.details())) from e
+            raise
 
     def submit(self, name="", priority=0, idempotency_key="", spec=None, labels=None, validate_only=False,
                **fields):

@@ -35,6 +35,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--addr", help="brnd address (default: BRN_ADDR or the default socket)")
     ap.add_argument("--token", help="bearer token (default: BRN_TOKEN)")
+    ap.add_argument("--tls", action="store_true", help="TLS to a TCP address (implied by --ca)")
+    ap.add_argument("--ca", help="PEM file of the CA certificates to trust (default: BRN_CA)")
+    ap.add_argument("--tls-server-name", help="the name the server's certificate carries, if not the host")
     ap.add_argument("--name", default="python-example", help="job label")
     ap.add_argument("--quiet", action="store_true", help="no per-epoch lines while waiting")
     args, rest = ap.parse_known_args()
@@ -59,7 +62,15 @@ def main():
         spec[key] = parse_value(fields[key], value)
         i += 1
 
-    with brn_client.Client(args.addr, args.token) as c:
+    try:
+        return run(args, spec)
+    except brn_client.TLSError as e:
+        print("example_submit: %s (check --ca and --tls-server-name)" % e, file=sys.stderr)
+        return 76
+
+
+def run(args, spec):
+    with brn_client.Client(args.addr, args.token, tls=args.tls, ca=args.ca, server_name=args.tls_server_name) as c:
         job = c.submit(name=args.name, **spec)
         print("submitted job %d" % job.id, flush=True)
 
