@@ -69,7 +69,7 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas
 endif
 endif
 
-.PHONY: all test tests unit integration demo bench clean info cuda asan
+.PHONY: all test tests unit integration demo bench clean info cuda asan check fuzz fuzz-targets
 all: info $(BUILD)/brnd $(BUILD)/brnctl
 
 info:
@@ -167,6 +167,30 @@ asan:
 	        >$(ASAN_BUILD)/$$t.log 2>&1; then echo "PASS $$t (asan+ubsan)"; \
 	    else fail=1; echo "FAIL $$t (asan+ubsan): $(ASAN_BUILD)/$$t.log"; tail -n 30 $(ASAN_BUILD)/$$t.log; fi; \
 	done; exit $$fail
+
+# Fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.c) built by Debian's clang with ASan and
+# UBSan into $(FUZZ_BUILD); `make check` runs `make test`, then each target for
+# FUZZ_SECONDS over its seed corpus (tests/fuzz/corpus/<target>/). docs/security.md says how
+# to run them longer.
+FUZZ_BUILD ?= $(BUILD)/fuzz
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 6
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-pass-failed
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIBS := $(BUILD)/daemon/serve.o $(BUILD)/libbrnd.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a
+
+check: test
+	@$(MAKE) --no-print-directory fuzz
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) BRN_CUDA=0 \
+	    CFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-targets
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/%)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(SVC_LIBS) $(LDLIBS)
 
 unit: $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh unit

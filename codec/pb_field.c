@@ -22,7 +22,7 @@ int pb_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *
     if (f->label == PROTOBUF_C_LABEL_REPEATED) return *CAT(m, f->quantifier_offset, size_t) > 0;
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return *CAT(m, f->quantifier_offset, uint32_t) == f->id;
     if (f->type == PROTOBUF_C_TYPE_STRING) {
-        const char *s = *CAT(m, f->offset, const char *);
+        const char *s = *CAT(m, f->offset, char *);
         return s && s[0];
     }
     if (f->type == PROTOBUF_C_TYPE_MESSAGE) return *CAT(m, f->offset, void *) != NULL;
@@ -238,7 +238,7 @@ int pb_field_get_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
     if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_BYTES || n == 0) return -1;
     if (f->label != PROTOBUF_C_LABEL_REPEATED) return pb_field_format_scalar(f, CAT(m, f->offset, void), out, n);
     size_t cnt = *CAT(m, f->quantifier_offset, size_t), o = 0, sz = element_size(f->type);
-    const char *arr = *CAT(m, f->offset, const char *);
+    const char *arr = *CAT(m, f->offset, char *);
     for (size_t i = 0; i < cnt; i++) {
         if (i) {
             if (o + 1 >= n) return -1;

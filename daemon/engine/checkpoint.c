@@ -164,9 +164,8 @@ static int diag_from_json(brn_diag_acc *d, int n, const json_t *a, const char *p
     return 0;
 }
 
-/* The run state in the metadata, by type (brn_run_state_check judges its values). */
-static int state_from_meta(const brn_st_file *f, const char *path, brn_run_state *st, brn_diag_acc *diag,
-                           int n_norms, char *err, size_t errlen)
+int brn_checkpoint_state_from_meta(const brn_st_file *f, const char *path, brn_run_state *st, brn_diag_acc *diag,
+                                   int n_norms, char *err, size_t errlen)
 {
     const char *fmt = brn_st_meta(f, "format"), *text = brn_st_meta(f, "state");
     json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL, *dj = NULL;
@@ -204,7 +203,7 @@ int brn_checkpoint_load(const char *path, brn_model *m, brn_run_state *st, char 
     brn_diag_acc *diag = st ? calloc(m->n_norms + 1, sizeof *diag) : NULL;
     if (st && !diag) rc = brn_errorf(err, errlen, BRN_ENOMEM, "%s: out of memory", path);
     if (!rc) rc = check_tensors(m, &f, path, st != NULL, err, errlen);
-    if (!rc && st) rc = state_from_meta(&f, path, st, diag, m->n_norms, err, errlen);
+    if (!rc && st) rc = brn_checkpoint_state_from_meta(&f, path, st, diag, m->n_norms, err, errlen);
     char name[BRN_MODEL_NAME_LEN + 32];
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const brn_tensor_info *t = &m->tensors[i];

@@ -25,6 +25,12 @@ int brn_checkpoint_file_check(const brn_st_file *f, const char *what, char *err,
 /* brn_st_read + brn_checkpoint_file_check; on failure f holds nothing. */
 int brn_checkpoint_file_read(brn_st_file *f, const char *path, char *err, size_t errlen);
 
+/* The run state and renorm diagnostics in a checkpoint's metadata, checked by type (and the
+ * diagnostics by range: n_norms entries, finite, clipped <= count); brn_run_state_check
+ * judges the state's values. 0 or BRN_ECHECKPOINT. Defined in checkpoint.c. */
+int brn_checkpoint_state_from_meta(const brn_st_file *f, const char *what, brn_run_state *st, brn_diag_acc *diag,
+                                   int n_norms, char *err, size_t errlen);
+
 /* The run's geometry the state must fit. */
 typedef struct brn_run_geometry {
     long steps_per_epoch;     /* > 0 */
