@@ -309,18 +309,20 @@ int cmd_sweep(cli *c, int argc, char **argv)
     if ((rc = cli_connect(c))) goto out;
     /* First pass: the daemon checks every job (and finds those that already exist). */
     int existing = 0;
+    json_t *arr = c->json && (!wait || dry) ? json_array() : NULL;
     for (int j = 0; j < n; j++) {
         Brn__V1__Job *job;
         if ((rc = submit_one(c, &plan, &given, &jobs[j], (int)priority, 1, &job))) {
             fprintf(stderr, "%s sweep: nothing was submitted\n", c->prog);
+            json_decref(arr);
             goto out;
         }
         jobs[j].id = job->id;
         jobs[j].existed = job->id != 0;
         existing += jobs[j].existed;
+        if (arr && dry) json_array_append_new(arr, pb_to_json(&job->base)); /* id 0: would be new */
         protobuf_c_message_free_unpacked(&job->base, NULL);
     }
-    json_t *arr = c->json && !wait ? json_array() : NULL;
     if (!dry) {
         for (int j = 0; j < n; j++) {
             Brn__V1__Job *job;

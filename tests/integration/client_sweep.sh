@@ -40,6 +40,14 @@ note "a tiny sweep: 2 norms x 2 microbatches (gn once: microbatch has no effect)
 expect_rc 0 "$BRNCTL" sweep "${SWEEP[@]}" --dry-run
 case "$OUT" in *"6 jobs (3 points x 2 seeds; 1 grid point merged"*"6 would be new"*) ;; *) fail "dry run: $OUT" ;; esac
 [ "$(njobs)" = 1 ] || fail "--dry-run submitted jobs"
+"$BRNCTL" sweep "${SWEEP[@]}" --dry-run --json 2>/dev/null | $PY -c "
+import json, sys
+jobs = json.load(sys.stdin)
+assert len(jobs) == 6 and all(j['id'] == 0 and j['state'] == 'QUEUED' for j in jobs), jobs
+labels = [{l['key']: l['value'] for l in j['labels']} for j in jobs]
+assert labels[2] == {'norm': 'gn', 'seed': '1', 'sweep': 't1'}, labels[2]
+assert 'microbatch' in jobs[2]['inert_fields'] and jobs[2]['spec']['norm'] == 'gn', jobs[2]
+" || fail "sweep --dry-run --json"
 expect_rc 0 "$BRNCTL" sweep "${SWEEP[@]}" --wait
 case "$OUT" in *"6 new, 0 already"*"[6/6] job"*"all SUCCEEDED"*) ;; *) fail "sweep --wait: $OUT" ;; esac
 [ "$(printf '%s\n' "$OUT" | grep -c '^\[.*SUCCEEDED.*test acc')" = 6 ] || fail "one line per finished job: $OUT"
