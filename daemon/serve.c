@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "rpc/rpc.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "scheduler/scheduler.h"
 #include "service/service.h"
@@ -38,6 +39,8 @@ typedef struct serve_opts {
     char tls_cert[PATH_MAX], tls_key[PATH_MAX];
     int insecure_loopback;
     int log_level;
+    char log_file[PATH_MAX];
+    brn_limits limits;
 } serve_opts;
 
 static void usage(FILE *out)
@@ -55,10 +58,13 @@ static void usage(FILE *out)
             "  --tls-cert FILE     PEM certificate for TCP listeners (with --tls-key)\n"
             "  --tls-key FILE      PEM private key\n"
             "  --log-level LEVEL   error | warn | info | debug (default: info)\n"
+            "  --log-file FILE     append log lines to FILE instead of stderr\n"
+            "%s"
             "  --config FILE       JSON object with the same keys (state_dir, data_dir, listen (string or\n"
             "                      array), token_file, tls_cert, tls_key, insecure_loopback (boolean),\n"
-            "                      log_level); flags override it\n",
-            "/usr/share/datasets");
+            "                      log_level, log_file, and the limits above with '_': max_epochs,\n"
+            "                      memory_budget, ...); flags override it\n",
+            "/usr/share/datasets", LIMITS_USAGE);
 }
 
 /* ---- options ---- */
@@ -95,6 +101,7 @@ static int set_option(serve_opts *o, const char *name, const char *v)
     if (!strcmp(key, "token_file")) return set_path(o->token_file, key, v);
     if (!strcmp(key, "tls_cert")) return set_path(o->tls_cert, key, v);
     if (!strcmp(key, "tls_key")) return set_path(o->tls_key, key, v);
+    if (!strcmp(key, "log_file")) return set_path(o->log_file, key, v);
     if (!strcmp(key, "listen")) return add_listen(o, v);
     if (!strcmp(key, "log_level")) {
         if ((o->log_level = brnd_log_parse_level(v)) < 0) {
@@ -102,6 +109,12 @@ static int set_option(serve_opts *o, const char *name, const char *v)
             return EX_USAGE;
         }
         return 0;
+    }
+    char err[256];
+    int lrc = limits_set_option(&o->limits, key, v, err, sizeof err);
+    if (lrc <= 0) {
+        if (lrc) fprintf(stderr, "brnd: %s\n", err);
+        return lrc ? EX_USAGE : 0;
     }
     fprintf(stderr, "brnd: unknown option '%s'\n", name);
     return EX_USAGE;
@@ -124,11 +137,18 @@ static int load_config(serve_opts *o, const char *path)
         rc = EX_CONFIG;
     }
     static const char *const KEYS[] = {"state_dir", "data_dir", "listen", "token_file",
-                                       "tls_cert", "tls_key", "insecure_loopback", "log_level"};
+                                       "tls_cert", "tls_key", "insecure_loopback", "log_level", "log_file"};
     json_object_foreach(j, key, v) {
         if (rc) break;
-        int known = 0;
+        int known = limits_is_key(key);
         for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++) known |= !strcmp(key, KEYS[k]);
+        /* limits may be written as JSON numbers */
+        char num[32];
+        const char *sval = json_is_string(v) ? json_string_value(v) : NULL;
+        if (json_is_integer(v) && limits_is_key(key)) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            sval = num;
+        }
         if (!known) {
             fprintf(stderr, "brnd: config %s: unknown key '%s'\n", path, key);
             rc = EX_CONFIG;
@@ -150,10 +170,11 @@ static int load_config(serve_opts *o, const char *path)
                 }
                 if (add_listen(o, json_string_value(x))) rc = EX_CONFIG;
             }
-        } else if (!json_is_string(v)) {
-            fprintf(stderr, "brnd: config %s: %s: must be a string\n", path, key);
+        } else if (!sval) {
+            fprintf(stderr, "brnd: config %s: %s: must be a string%s\n", path, key,
+                    limits_is_key(key) ? " or a whole number" : "");
             rc = EX_CONFIG;
-        } else if (set_option(o, key, json_string_value(v))) {
+        } else if (set_option(o, key, sval)) {
             fprintf(stderr, "brnd: config %s: key '%s' rejected\n", path, key);
             rc = EX_CONFIG;
         }
@@ -388,7 +409,10 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     serve_ctx *x = h->data;
     if (x->stopping) return;
+    /* reopen first: after logrotate moved the file, the lines below go to the new one */
+    int rc = brnd_log_reopen();
     LOG_INFO("SIGHUP: reloading");
+    if (rc) LOG_ERROR("SIGHUP: cannot reopen the log file: %s; still writing to the old one", strerror(-rc));
     reload_token(x);
 }
 
@@ -402,6 +426,7 @@ int serve_main(int argc, char **argv)
     serve_opts o;
     memset(&o, 0, sizeof o);
     o.log_level = BRN_LOG_INFO;
+    limits_defaults(&o.limits);
     int help = 0, rc = parse_options(&o, argc, argv, &help), exit_code = EX_SOFTWARE;
     char err[1024], path[PATH_MAX + 32];
     char *token = NULL, *cert = NULL, *key = NULL;
@@ -418,7 +443,13 @@ int serve_main(int argc, char **argv)
         return rc;
     }
     brnd_log_set_level((brn_log_level)o.log_level);
+    if (o.log_file[0] && (rc = brnd_log_set_file(o.log_file))) {
+        fprintf(stderr, "brnd: log file %s: %s\n", o.log_file, strerror(-rc));
+        free_listen(&o);
+        return EX_CANTCREAT;
+    }
     signal(SIGPIPE, SIG_IGN);
+    limits_resolve(&o.limits);
 
     if (!o.state_dir[0] && default_state_dir(o.state_dir, sizeof o.state_dir)) {
         fprintf(stderr, "brnd: no state directory: set --state-dir (or HOME / XDG_STATE_HOME)\n");
@@ -459,7 +490,7 @@ int serve_main(int argc, char **argv)
     }
     if (service_create(x.store, o.data_dir, &x.svc, err, sizeof err)) goto out_err_store;
     brn_sched_listener listener = service_listener(x.svc);
-    brn_sched_config sc = {o.state_dir, o.data_dir};
+    brn_sched_config sc = {.state_dir = o.state_dir, .data_dir = o.data_dir, .limits = &o.limits};
     if (scheduler_create(&x.loop, x.store, &sc, &listener, &x.sched, err, sizeof err)) goto out_err_svc;
     service_set_scheduler(x.svc, x.sched);
     if ((rc = scheduler_recover(x.sched, err, sizeof err))) {

@@ -39,6 +39,7 @@ typedef struct sched_worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int has_job, quit;
+    int crash_for_test;             /* SCHED_TEST_CRASH_ENV named this job */
     int64_t job_id;
     brn_job_spec spec;
     char resume[BRN_SPEC_PATH_LEN + 32];
@@ -71,6 +72,8 @@ struct brn_scheduler {
     brn_store *store;
     brn_sched_listener listener;
     char *state_dir, *data_dir;
+    const brn_limits *limits;
+    char *test_crash_name;          /* SCHED_TEST_CRASH_ENV, or NULL */
     sched_worker *workers;
     int n_workers;
 

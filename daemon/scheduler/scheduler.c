@@ -54,6 +54,13 @@ int scheduler_create(uv_loop_t *loop, brn_store *store, const brn_sched_config *
     s->listener = *listener;
     s->state_dir = strdup(cfg->state_dir);
     s->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "");
+    s->limits = cfg->limits;
+    const char *crash = getenv(SCHED_TEST_CRASH_ENV);
+    if (crash && crash[0]) {
+        s->test_crash_name = strdup(crash);
+        LOG_WARN("%s is set: the job named '%s' aborts brnd when it starts (a test of crash loops)",
+                 SCHED_TEST_CRASH_ENV, crash);
+    }
     /* one worker per device: the CPU for now (a CUDA worker joins when that backend exists) */
     s->n_workers = 1;
     s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
@@ -81,6 +88,7 @@ fail_free:
     free(s->workers);
     free(s->state_dir);
     free(s->data_dir);
+    free(s->test_crash_name);
     free(s);
 fail:
     if (rc == BRN_ENOMEM) snprintf(err, errlen, "out of memory");
@@ -107,6 +115,31 @@ int scheduler_devices(const brn_scheduler *s, brn_device_info *out, int max)
 
 /* ---- recovery ---- */
 
+/* A RUNNING job found at start-up whose run was open: brnd died under it. Returns 1 when
+ * the job is FAILED for good (too many crashes), 0 when it may run again. */
+static int count_crash(brn_scheduler *s, const brn_job_row *row)
+{
+    char e[256];
+    int crashes = 0;
+    if (store_job_count_crash(s->store, row->id, &crashes, e, sizeof e)) {
+        LOG_ERROR("job %lld: cannot count its crash: %s", (long long)row->id, e);
+        return 0;
+    }
+    int max = s->limits ? s->limits->max_crashes : LIMITS_DEFAULT_MAX_CRASHES;
+    if (max > 0 && crashes >= max) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "crashed: brnd died while running this job %d time%s (--max-crashes %d)",
+                 crashes, crashes == 1 ? "" : "s", max);
+        if (store_job_set_state(s->store, row->id, BRN_JOB_FAILED, reason, SCHED_ERROR_CRASHED, NULL, e, sizeof e))
+            LOG_ERROR("job %lld: %s", (long long)row->id, e);
+        LOG_ERROR("job %lld failed: %s", (long long)row->id, reason);
+        return 1;
+    }
+    LOG_WARN("job %lld: brnd died while running it (crash %d of at most %d); resuming it", (long long)row->id,
+             crashes, max);
+    return 0;
+}
+
 int scheduler_recover(brn_scheduler *s, char *err, size_t errlen)
 {
     brn_job_row *rows = NULL;
@@ -115,6 +148,7 @@ int scheduler_recover(brn_scheduler *s, char *err, size_t errlen)
     s->resume_first = n ? calloc((size_t)n, sizeof *s->resume_first) : NULL;
     for (int i = 0; i < n; i++) {
         char e[256];
+        if (rows[i].run_open && count_crash(s, &rows[i])) continue;
         if (rows[i].cancel_requested) {
             if (store_job_set_state(s->store, rows[i].id, BRN_JOB_CANCELLED, "cancelled by request", NULL, NULL, e,
                                     sizeof e))
@@ -208,6 +242,7 @@ static int dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
     if (access(w->resume, R_OK) != 0) w->resume[0] = 0;
     else LOG_INFO("job %lld: resuming from %s", (long long)row->id, w->resume);
     w->job_id = row->id;
+    w->crash_for_test = s->test_crash_name && row->name && !strcmp(row->name, s->test_crash_name);
     w->epoch_acked = 0;
     atomic_store(&w->stop, STOP_NONE);
     w->has_job = 1;
@@ -266,7 +301,9 @@ static void job_finished(brn_scheduler *s, sched_worker *w, int64_t id, int rc, 
             LOG_ERROR("job %lld: %s", (long long)id, e);
         LOG_INFO("job %lld: cancelled", (long long)id);
     } else if (rc == BRN_STOPPED && stop == STOP_SHUTDOWN) {
-        /* shutdown: stays RUNNING so the next start resumes it from its checkpoint */
+        /* shutdown: stays RUNNING so the next start resumes it from its checkpoint; the run
+         * is closed so that the next start does not count it as a crash */
+        if (store_job_close_run(s->store, id, e, sizeof e)) LOG_ERROR("job %lld: %s", (long long)id, e);
         LOG_INFO("job %lld: stopped for shutdown at a batch boundary; it resumes at the next start", (long long)id);
     } else if (rc == BRN_STOPPED) {
         /* stopped without being asked: run it again from its checkpoint rather than strand it */
@@ -421,6 +458,7 @@ static void on_async_closed(uv_handle_t *h)
     pthread_mutex_destroy(&s->ev_lock);
     free(s->workers);
     free(s->resume_first);
+    free(s->test_crash_name);
     free(s->state_dir);
     free(s->data_dir);
     free(s);

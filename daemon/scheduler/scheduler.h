@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "common/limits.h"
 #include "engine.h"
 #include "store/store.h"
 
@@ -35,13 +36,23 @@ typedef struct brn_device_info {
 typedef struct brn_sched_config {
     const char *state_dir;  /* jobs' checkpoints go to <state_dir>/jobs/<id> */
     const char *data_dir;   /* "" = the engine's default search */
+    const brn_limits *limits; /* lives as long as the scheduler */
 } brn_sched_config;
+
+/* The error code of a job FAILED because brnd died under it limits->max_crashes times. */
+#define SCHED_ERROR_CRASHED "crashed"
+
+/* Tests only: when this environment variable names a job, the worker aborts the process
+ * as that job starts (after its attempt is stored), like a job that kills brnd. */
+#define SCHED_TEST_CRASH_ENV "BRND_TEST_CRASH_JOB_NAME"
 
 int scheduler_create(uv_loop_t *loop, brn_store *store, const brn_sched_config *cfg,
                      const brn_sched_listener *listener, brn_scheduler **out, char *err, size_t errlen);
 
 /* Start-up recovery: jobs left RUNNING are re-queued to run first (resuming from their
- * checkpoint); those whose cancel was requested become CANCELLED. */
+ * checkpoint); those whose cancel was requested become CANCELLED. A job whose run was
+ * still open had brnd die under it: its crash is counted, and at limits->max_crashes it
+ * becomes FAILED (error SCHED_ERROR_CRASHED) instead of killing the daemon again. */
 int scheduler_recover(brn_scheduler *s, char *err, size_t errlen);
 
 /* Start queued jobs on idle workers (after a submit, a finish, recovery). */

@@ -148,8 +148,14 @@ static void *worker_main(void *arg)
         brn_job_spec spec = w->spec;
         char resume[sizeof w->resume];
         memcpy(resume, w->resume, sizeof resume);
+        int crash = w->crash_for_test;
         w->has_job = 0;
         pthread_mutex_unlock(&w->mu);
+        if (crash) {
+            LOG_ERROR("job %lld: %s names this job: aborting brnd (test of crash loops)", (long long)w->job_id,
+                      SCHED_TEST_CRASH_ENV);
+            abort();
+        }
 
         char err[1024] = "";
         int rc = brn_train(&spec, resume[0] ? resume : NULL, &hooks, err, sizeof err);

@@ -123,6 +123,8 @@ Brn__V1__Job *convert_job(const brn_job_row *row)
     j->epoch = row->epoch;
     j->step = row->step;
     j->total_steps = row->total_steps;
+    j->attempts = row->attempts;
+    j->crashes = row->crashes;
     j->device = dup_str(row->device, &oom);
     brn_job_spec spec;
     char err[256];

@@ -67,6 +67,9 @@ typedef struct brn_job_row {
     char *device;                 /* device the job runs/ran on, NULL before it starts */
     int cancel_requested;         /* 1 once CancelJob was asked while the job was RUNNING */
     char *labels_json;            /* {"key":"value",...} in key order; NULL when none */
+    int attempts;                 /* runs started (counted before the engine starts) */
+    int crashes;                  /* runs that ended with brnd dying under them */
+    int run_open;                 /* 1 from a run's start until it ends or stops cleanly */
 } brn_job_row;
 
 /* One key=value label of a job (strings owned by the caller). */
@@ -183,14 +186,25 @@ int store_jobs_in_state(brn_store *s, brn_job_state st, brn_job_row **rows, int 
                         char *err, size_t errlen);
 
 /* Move a job to state `to` if the move is allowed from its current state:
- *   QUEUED  -> RUNNING (stamps started_ms once, records device), CANCELLED, FAILED
+ *   QUEUED  -> RUNNING (stamps started_ms once, records device; counts an attempt and
+ *              opens the run: attempts + 1, run_open = 1), CANCELLED, FAILED
  *   RUNNING -> SUCCEEDED, FAILED, CANCELLED (stamp finished_ms),
  *              QUEUED (recovery: requeue to resume; keeps progress and started_ms)
+ * Every move out of RUNNING closes the run (run_open = 0).
  * Final states never change. reason / error_code (may be NULL) are stored for FAILED and
  * CANCELLED and cleared otherwise; device (may be NULL) is recorded on RUNNING.
  * STORE_CONFLICT when not allowed (message names both states), STORE_NOT_FOUND if no job. */
 int store_job_set_state(brn_store *s, int64_t id, brn_job_state to, const char *reason,
                         const char *error_code, const char *device, char *err, size_t errlen);
+
+/* A RUNNING job's run stopped cleanly (daemon shutdown; it stays RUNNING to be resumed
+ * first at the next start): run_open = 0. STORE_CONFLICT if the job is not RUNNING. */
+int store_job_close_run(brn_store *s, int64_t id, char *err, size_t errlen);
+
+/* Start-up: a RUNNING job's run is still open, so brnd died under it: crashes + 1 and
+ * run_open = 0, in one statement; *crashes is the new count. STORE_CONFLICT when the job is
+ * not RUNNING with an open run. */
+int store_job_count_crash(brn_store *s, int64_t id, int *crashes, char *err, size_t errlen);
 
 /* Record in-epoch progress: epochs complete, steps done, and total_steps when > 0
  * (otherwise left as is). One small UPDATE; fine once per log interval. */

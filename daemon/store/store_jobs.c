@@ -36,7 +36,8 @@ int store_job_state_is_final(brn_job_state st)
 /* The column list every row-reading query selects, in the order read_row expects. */
 #define JOB_COLUMNS "id, name, priority, idempotency_key, spec_json, state, reason, error_code, " \
     "created_ms, started_ms, finished_ms, total_steps, epoch, step, device, cancel_requested, " \
-    "(SELECT json_group_object(key, value) FROM job_labels WHERE job_id = jobs.id)"
+    "(SELECT json_group_object(key, value) FROM job_labels WHERE job_id = jobs.id), " \
+    "attempts, crashes, run_open"
 
 static char *dup_text(sqlite3_stmt *st, int col)
 {
@@ -59,6 +60,9 @@ static int read_row(sqlite3_stmt *st, brn_job_row *row, char *err, size_t errlen
     row->epoch = sqlite3_column_int(st, 12);
     row->step = (long)sqlite3_column_int64(st, 13);
     row->cancel_requested = sqlite3_column_int(st, 15);
+    row->attempts = sqlite3_column_int(st, 17);
+    row->crashes = sqlite3_column_int(st, 18);
+    row->run_open = sqlite3_column_int(st, 19);
     row->name = dup_text(st, 1);
     row->idempotency_key = dup_text(st, 3);
     row->spec_json = dup_text(st, 4);
@@ -429,7 +433,9 @@ int store_job_set_state(brn_store *s, int64_t id, brn_job_state to, const char *
         " error_code = CASE WHEN ?2 IN ('FAILED', 'CANCELLED') THEN ?4 END, "
         " started_ms = CASE WHEN ?2 = 'RUNNING' THEN coalesce(started_ms, ?5) ELSE started_ms END, "
         " finished_ms = CASE WHEN ?2 IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN ?5 END, "
-        " device = CASE WHEN ?2 = 'RUNNING' AND ?6 IS NOT NULL THEN ?6 ELSE device END "
+        " device = CASE WHEN ?2 = 'RUNNING' AND ?6 IS NOT NULL THEN ?6 ELSE device END, "
+        " attempts = attempts + (?2 = 'RUNNING'), "
+        " run_open = (?2 = 'RUNNING') "
         "WHERE id = ?1 AND state = ?7");
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, store_job_state_name(to), -1, SQLITE_STATIC);
@@ -483,6 +489,41 @@ int store_job_request_cancel(brn_store *s, int64_t id, char *err, size_t errlen)
                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
     sqlite3_bind_int64(st, 1, id);
     SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_close_run(brn_store *s, int64_t id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    STMT_OR_RETURN(st, STMT_JOB_CLOSE_RUN, "UPDATE jobs SET run_open = 0 WHERE id = ?1 AND state = 'RUNNING'");
+    sqlite3_bind_int64(st, 1, id);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+    if (sqlite3_changes(s->db) != 1)
+        rc = brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is not RUNNING", (long long)id);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_job_count_crash(brn_store *s, int64_t id, int *crashes, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = 0, src;
+    *crashes = 0;
+    STMT_OR_RETURN(st, STMT_JOB_COUNT_CRASH, "UPDATE jobs SET crashes = crashes + 1, run_open = 0 "
+                   "WHERE id = ?1 AND state = 'RUNNING' AND run_open = 1 RETURNING crashes");
+    sqlite3_bind_int64(st, 1, id);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *crashes = sqlite3_column_int(st, 0);
+        src = sqlite3_step(st);
+    } else if (src == SQLITE_DONE) {
+        rc = brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is not RUNNING with an open run", (long long)id);
+    }
+    SQL_CHECK(src, SQLITE_DONE);
 fail:
     sqlite3_reset(st);
     return rc;

@@ -118,8 +118,12 @@ static void test_upgrade_from_version_1_keeps_data(void)
         return;
     CHECK_EQ_INT(store_schema_version(s), 1);
     int64_t id = submit(s, "old", 3);
-    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_RUNNING, NULL, NULL, "cpu", err, sizeof err), 0);
     store_close(s);
+    /* as a version-1 brnd would have left a running job (this binary's UPDATE needs newer columns) */
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET state = 'RUNNING', device = 'cpu', started_ms = 1 WHERE id = %lld",
+             (long long)id);
+    CHECK_EQ_INT(raw_exec(path, sql), SQLITE_OK);
     CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'epochs'"), 0);
 
     CHECK_EQ_INT(store_open(path, &s, err, sizeof err), 0);
@@ -132,6 +136,10 @@ static void test_upgrade_from_version_1_keeps_data(void)
     CHECK_EQ_INT(row.priority, 3);
     CHECK_EQ_INT(row.state, BRN_JOB_RUNNING);
     CHECK_STR_CONTAINS(row.device, "cpu");
+    /* 0004: a run left by an older brnd is not counted as a crash */
+    CHECK_EQ_INT(row.attempts, 0);
+    CHECK_EQ_INT(row.crashes, 0);
+    CHECK_EQ_INT(row.run_open, 0);
     brn_job_row_free(&row);
     /* The new tables work for the old job. */
     brn_epoch_metrics m = { .epoch = 1, .step = 10, .train_loss = 2.0, .train_acc = 0.1 };
@@ -666,6 +674,54 @@ static void remove_tmpdir(void)
     rmdir(tmpdir);
 }
 
+/* Crash-loop bookkeeping: every start counts an attempt and opens the run; a clean stop
+ * closes it; a start-up that finds it open counts a crash (and only once). */
+static void test_attempts_and_crashes(void)
+{
+    char err[256];
+    brn_store *s = open_fresh(NULL, 0);
+    if (!s)
+        return;
+    int64_t id = submit(s, "crashy", 0);
+    brn_job_row row;
+    int crashes = -1;
+    CHECK_EQ_INT(store_job_count_crash(s, id, &crashes, err, sizeof err), STORE_CONFLICT); /* QUEUED */
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_RUNNING, NULL, NULL, "cpu", err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_get(s, id, &row, err, sizeof err), 0);
+    CHECK_EQ_INT(row.attempts, 1);
+    CHECK_EQ_INT(row.run_open, 1);
+    CHECK_EQ_INT(row.crashes, 0);
+    brn_job_row_free(&row);
+
+    /* brnd died: the next start counts it, once */
+    CHECK_EQ_INT(store_job_count_crash(s, id, &crashes, err, sizeof err), 0);
+    CHECK_EQ_INT(crashes, 1);
+    CHECK_EQ_INT(store_job_count_crash(s, id, &crashes, err, sizeof err), STORE_CONFLICT);
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_QUEUED, NULL, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_RUNNING, NULL, NULL, NULL, err, sizeof err), 0);
+
+    /* a clean stop closes the run: not a crash */
+    CHECK_EQ_INT(store_job_close_run(s, id, err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_count_crash(s, id, &crashes, err, sizeof err), STORE_CONFLICT);
+    CHECK_EQ_INT(store_job_get(s, id, &row, err, sizeof err), 0);
+    CHECK_EQ_INT(row.attempts, 2);
+    CHECK_EQ_INT(row.crashes, 1);
+    CHECK_EQ_INT(row.run_open, 0);
+    CHECK_EQ_INT(row.state, BRN_JOB_RUNNING);
+    brn_job_row_free(&row);
+
+    /* a final state closes it too */
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_QUEUED, NULL, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_RUNNING, NULL, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_set_state(s, id, BRN_JOB_SUCCEEDED, NULL, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(store_job_get(s, id, &row, err, sizeof err), 0);
+    CHECK_EQ_INT(row.attempts, 3);
+    CHECK_EQ_INT(row.run_open, 0);
+    brn_job_row_free(&row);
+    CHECK_EQ_INT(store_job_close_run(s, id, err, sizeof err), STORE_CONFLICT);
+    store_close(s);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/brn-store-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -675,6 +731,7 @@ int main(void)
     }
     TEST(test_fresh_database_gets_all_migrations);
     TEST(test_upgrade_from_version_1_keeps_data);
+    TEST(test_attempts_and_crashes);
     TEST(test_failed_migration_rolls_back);
     TEST(test_newer_database_refused);
     TEST(test_not_a_database);
