@@ -151,8 +151,10 @@ int cli_watch_job(cli *c, int64_t id)
                           on_event, &w, &st);
         clear_bar(&w);
         if (w.terminal) {
-            if (st.code != GRPC_STATUS_OK && !w.json)
-                fprintf(stderr, "%s: watch ended with %s: %s\n", c->prog, ctl_code_name(st.code), st.message);
+            if (st.code != GRPC_STATUS_OK) { /* the job ended, but the stream broke: part of it is missing */
+                if (w.final_line[0] && !w.json) printf("%s\n", w.final_line);
+                return cli_fail(c, &st, "watch");
+            }
             break;
         }
         /* The stream broke before the job ended: the daemon went away (restart, crash).
@@ -187,7 +189,8 @@ int cmd_watch(cli *c, int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("Usage: %s watch ID [--json]\n\nFollows a job until it SUCCEEDED, FAILED or was CANCELLED: a live\n"
                    "progress bar on a terminal, plain lines otherwise, one JSON object per event with --json.\n"
-                   "Exits 0 iff the job SUCCEEDED, 1 when it failed or was cancelled.\n", c->prog);
+                   "Exits 0 iff the job SUCCEEDED (and the whole stream arrived), 1 when it failed or was\n"
+                   "cancelled, and a sysexits code (75, 69, ...) when the stream broke.\n", c->prog);
             return 0;
         }
         if (cli_global_opt(c, argc, argv, &i, &rc)) {

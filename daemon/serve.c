@@ -27,6 +27,7 @@
 #include "scheduler/scheduler.h"
 #include "service/service.h"
 #include "store/store.h"
+#include "store/store_writer.h"
 
 #define MAX_LISTEN 16
 
@@ -347,26 +348,42 @@ static void notify_systemd(const char *msg)
 
 /* ---- running and stopping ---- */
 
+/* The loop's reads wait at most this long for a lock held by another process (a backup,
+ * the sqlite3 shell) and then answer UNAVAILABLE: a read must not stall every RPC. */
+#define SERVE_READ_BUSY_MS 100
+/* At shutdown, the store writer gets this long to write what is queued. */
+#define SERVE_STORE_FLUSH_MS 5000
+
 typedef struct serve_ctx {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     const char *token_file;   /* re-read on SIGHUP; NULL without one */
-    brn_store *store;
+    brn_store *store;            /* the loop's, read-only */
+    store_writer *writer;
     brn_service *svc;
     brn_scheduler *sched;
     brn_rpc_server *rpc;
     int stopping;
 } serve_ctx;
 
+static void on_writer_closed(void *user)
+{
+    serve_ctx *x = user;
+    scheduler_free(x->sched);
+    x->sched = NULL;
+    if (x->sigterm.data) {
+        uv_close((uv_handle_t *)&x->sigterm, NULL);
+        uv_close((uv_handle_t *)&x->sigint, NULL);
+        uv_close((uv_handle_t *)&x->sighup, NULL);
+    }
+}
+
 static void on_rpc_stopped(void *user)
 {
     serve_ctx *x = user;
     LOG_INFO("server stopped");
-    scheduler_free(x->sched);
-    x->sched = NULL;
-    uv_close((uv_handle_t *)&x->sigterm, NULL);
-    uv_close((uv_handle_t *)&x->sigint, NULL);
-    uv_close((uv_handle_t *)&x->sighup, NULL);
+    /* the scheduler still hears how its last writes went; then it goes */
+    store_writer_close(x->writer, SERVE_STORE_FLUSH_MS, on_writer_closed, x);
 }
 
 static void on_sched_stopped(void *user)
@@ -482,16 +499,32 @@ int serve_main(int argc, char **argv)
         exit_code = EX_OSERR;
         goto out_opts;
     }
+    const char *fault = getenv(STORE_TEST_FAULT_ENV);
+    if (fault && fault[0]) {
+        if (store_fault_enable(fault)) {
+            fprintf(stderr, "brnd: %s: cannot install the test VFS\n", STORE_TEST_FAULT_ENV);
+            goto out_loop;
+        }
+        LOG_WARN("%s is set: store writes fail with SQLITE_FULL while %s exists (a test of full disks)",
+                 STORE_TEST_FAULT_ENV, fault);
+    }
     snprintf(path, sizeof path, "%s/brnd.db", o.state_dir);
     if ((rc = store_open(path, &x.store, err, sizeof err))) {
         fprintf(stderr, "brnd: store %s: %s\n", path, err);
         exit_code = store_exit_code(rc);
         goto out_loop;
     }
-    if (service_create(x.store, o.data_dir, &x.svc, err, sizeof err)) goto out_err_store;
+    if (store_set_busy_timeout(x.store, SERVE_READ_BUSY_MS, err, sizeof err) ||
+        store_set_query_only(x.store, err, sizeof err))
+        goto out_err_store;
+    if ((rc = store_writer_start(&x.loop, path, &x.writer, err, sizeof err))) {
+        exit_code = store_exit_code(rc);
+        goto out_err_store;
+    }
+    if (service_create(x.store, x.writer, o.data_dir, &o.limits, &x.svc, err, sizeof err)) goto out_err_writer;
     brn_sched_listener listener = service_listener(x.svc);
     brn_sched_config sc = {.state_dir = o.state_dir, .data_dir = o.data_dir, .limits = &o.limits};
-    if (scheduler_create(&x.loop, x.store, &sc, &listener, &x.sched, err, sizeof err)) goto out_err_svc;
+    if (scheduler_create(&x.loop, x.store, x.writer, &sc, &listener, &x.sched, err, sizeof err)) goto out_err_svc;
     service_set_scheduler(x.svc, x.sched);
     if ((rc = scheduler_recover(x.sched, err, sizeof err))) {
         exit_code = store_exit_code(rc);
@@ -527,6 +560,7 @@ int serve_main(int argc, char **argv)
     uv_run(&x.loop, UV_RUN_DEFAULT);
     rpc_server_free(x.rpc);
     service_free(x.svc);
+    store_writer_free(x.writer);
     store_close(x.store);
     uv_loop_close(&x.loop);
     LOG_INFO("stopped");
@@ -541,14 +575,25 @@ out_err_rpc:
 out_err_sched:
     fprintf(stderr, "brnd: %s\n", err);
 out_sched:
-    scheduler_free(x.sched);
+    /* recovery writes may be queued: give them up, let their completions reach the
+     * scheduler, then free it (on_writer_closed) and let the handles close */
+    scheduler_stop(x.sched, NULL, NULL);
+    store_writer_close(x.writer, 0, on_writer_closed, &x);
     uv_run(&x.loop, UV_RUN_DEFAULT);
     service_free(x.svc);
+    store_writer_free(x.writer);
     store_close(x.store);
     goto out_loop;
 out_err_svc:
     fprintf(stderr, "brnd: %s\n", err);
     service_free(x.svc);
+    goto out_writer;
+out_err_writer:
+    fprintf(stderr, "brnd: %s\n", err);
+out_writer:
+    store_writer_close(x.writer, 0, NULL, NULL);
+    uv_run(&x.loop, UV_RUN_DEFAULT);
+    store_writer_free(x.writer);
     store_close(x.store);
     goto out_loop;
 out_err_store:

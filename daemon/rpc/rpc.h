@@ -86,6 +86,11 @@ int rpc_call_send(brn_rpc_call *c, const ProtobufCMessage *msg, int droppable);
 /* Streaming: end with a status after every queued message went out. */
 void rpc_call_finish(brn_rpc_call *c, grpc_status_code code, const char *details);
 
+/* Streaming: fn runs on the loop each time every queued message has gone out (the queue is
+ * empty again), so that a long stream can be produced page by page in bounded memory.
+ * NULL stops it. */
+void rpc_call_set_on_drained(brn_rpc_call *c, void (*fn)(brn_rpc_call *c, void *user), void *user);
+
 /* Called once when the call ends for any reason (status sent, client cancelled, shutdown). */
 void rpc_call_set_on_done(brn_rpc_call *c, void (*fn)(brn_rpc_call *c, void *user), void *user);
 

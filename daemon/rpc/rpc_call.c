@@ -143,6 +143,8 @@ static void call_on_send(rpc_tag *t, int ok)
         call_end(c);
     } else {
         call_pump(c);
+        if (!c->send_busy && c->q_len == 0 && !c->status_pending && !c->ended && c->on_drained)
+            c->on_drained(c, c->on_drained_user);
     }
     call_unref(c);
 }
@@ -280,6 +282,12 @@ void rpc_call_set_on_done(brn_rpc_call *c, void (*fn)(brn_rpc_call *, void *), v
 {
     c->on_done = fn;
     c->on_done_user = user;
+}
+
+void rpc_call_set_on_drained(brn_rpc_call *c, void (*fn)(brn_rpc_call *, void *), void *user)
+{
+    c->on_drained = fn;
+    c->on_drained_user = user;
 }
 
 int rpc_call_send(brn_rpc_call *c, const ProtobufCMessage *msg, int droppable)

@@ -48,6 +48,8 @@ struct brn_rpc_call {
 
     void (*on_done)(brn_rpc_call *c, void *user);
     void *on_done_user;
+    void (*on_drained)(brn_rpc_call *c, void *user);
+    void *on_drained_user;
 };
 
 typedef struct rpc_event {

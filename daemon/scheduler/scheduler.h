@@ -1,6 +1,12 @@
 /* The job scheduler: one worker thread per device runs brn_train; the loop thread picks
- * jobs (priority, then submission order), writes every state change and metric to the
- * store, and tells the service (watchers) through a listener.
+ * jobs (priority, then submission order), has every state change and metric written by
+ * the store writer, and tells the service (watchers) through a listener once stored.
+ *
+ * The store never blocks the loop: reads use the loop's read-only connection, writes go
+ * to the store writer and their results come back as callbacks. While a write fails (a
+ * full disk, a lock held elsewhere) it is retried: a job pauses at its next epoch until
+ * that epoch is stored (it never runs ahead of its stored curve), a job that ended keeps
+ * its final state queued until it is written, and a queued job waits to start.
  *
  * Threads: every function here runs on the loop thread. Workers only run the engine and
  * post events (uv_async + a locked queue); a worker's should_stop reads an atomic flag. */
@@ -15,6 +21,7 @@
 #include "common/limits.h"
 #include "engine.h"
 #include "store/store.h"
+#include "store/store_writer.h"
 
 typedef struct brn_scheduler brn_scheduler;
 
@@ -46,20 +53,27 @@ typedef struct brn_sched_config {
  * as that job starts (after its attempt is stored), like a job that kills brnd. */
 #define SCHED_TEST_CRASH_ENV "BRND_TEST_CRASH_JOB_NAME"
 
-int scheduler_create(uv_loop_t *loop, brn_store *store, const brn_sched_config *cfg,
+/* At shutdown, a worker paused this long on a write that keeps failing (its epoch's
+ * metrics, its start) is left paused: the job resumes from its previous checkpoint at the
+ * next start and replays that epoch, so nothing is lost. */
+#define SCHED_STOP_GRACE_MS 2000
+
+int scheduler_create(uv_loop_t *loop, brn_store *store, store_writer *writer, const brn_sched_config *cfg,
                      const brn_sched_listener *listener, brn_scheduler **out, char *err, size_t errlen);
 
 /* Start-up recovery: jobs left RUNNING are re-queued to run first (resuming from their
  * checkpoint); those whose cancel was requested become CANCELLED. A job whose run was
  * still open had brnd die under it: its crash is counted, and at limits->max_crashes it
- * becomes FAILED (error SCHED_ERROR_CRASHED) instead of killing the daemon again. */
+ * becomes FAILED (error SCHED_ERROR_CRASHED) instead of killing the daemon again.
+ * The changes are written by the store writer; no job starts before they are done.
+ * Fails only when the RUNNING jobs cannot be read. */
 int scheduler_recover(brn_scheduler *s, char *err, size_t errlen);
 
 /* Start queued jobs on idle workers (after a submit, a finish, recovery). */
 void scheduler_kick(brn_scheduler *s);
 
-/* Ask the worker running job_id to stop at the next batch boundary; the job then becomes
- * CANCELLED. Returns 1 if the job was running here, 0 otherwise. */
+/* Ask the worker running (or starting) job_id to stop at the next batch boundary; the job
+ * then becomes CANCELLED. Returns 1 if the job was running here, 0 otherwise. */
 int scheduler_cancel(brn_scheduler *s, int64_t job_id);
 
 /* 1 when some device can run a job asking for this device ("cpu", "cuda", "auto"). */
@@ -68,11 +82,15 @@ int scheduler_device_available(const brn_scheduler *s, const char *device);
 int scheduler_devices(const brn_scheduler *s, brn_device_info *out, int max);
 
 /* Shutdown, step 1: start nothing new, ask running jobs to stop (they checkpoint and stay
- * RUNNING for the next start to resume); done(user) runs once every worker is idle. */
+ * RUNNING for the next start to resume); done(user) runs once every worker is idle, or
+ * paused for SCHED_STOP_GRACE_MS on a write that fails. Then close the store writer
+ * (its last writes still reach the scheduler), then scheduler_free. */
 void scheduler_stop(brn_scheduler *s, void (*done)(void *user), void *user);
 
-/* Shutdown, step 2: join the threads and close the async handle; the memory is released
- * from the handle's close callback, so keep running the loop until it has no handles. */
+/* Shutdown, step 2 (after the store writer is closed): join the idle worker threads and
+ * close the handles; the memory is released from the close callbacks, so keep running
+ * the loop until it has no handles. A worker left paused is not joined (it holds no
+ * resource the exit needs) and its memory is left to the process's end. */
 void scheduler_free(brn_scheduler *s);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -93,6 +94,23 @@ static void hook_epoch(void *user, const brn_epoch_metrics *m)
     pthread_mutex_lock(&w->mu);
     while (w->epoch_acked < m->epoch && !w->no_ack_wait) pthread_cond_wait(&w->ack_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
+}
+
+void worker_hand_over(sched_worker *w, int64_t id, const brn_job_spec *spec, int crash_for_test)
+{
+    pthread_mutex_lock(&w->mu);
+    w->spec = *spec;
+    snprintf(w->resume, sizeof w->resume, "%s/%s", spec->checkpoint_dir, BRN_LAST_CHECKPOINT);
+    if (access(w->resume, R_OK) != 0) w->resume[0] = 0;
+    else LOG_INFO("job %lld: resuming from %s", (long long)id, w->resume);
+    w->job_id = id;
+    w->crash_for_test = crash_for_test;
+    w->epoch_acked = 0;
+    w->has_job = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    w->last_progress_store_ms = w->last_progress_pub_ms = 0;
+    w->last_epoch_at = 0;
 }
 
 void worker_ack_epoch(sched_worker *w, int epoch)

@@ -77,7 +77,7 @@ static int metrics_rows(brn_rpc_call *call, brn_service *svc, const Brn__V1__Get
         brn_job_filter f = {.labels = labels, .n_labels = (int)req->n_labels, .limit = SVC_METRICS_MAX_JOBS};
         int64_t next = 0;
         if ((rc = store_job_list(svc->store, &f, rows, n, &next, err, sizeof err))) {
-            svc_fail_store(call, rc, err);
+            svc_fail_store(call, svc, rc, err);
             return -1;
         }
         if (next) {
@@ -99,7 +99,7 @@ static int metrics_rows(brn_rpc_call *call, brn_service *svc, const Brn__V1__Get
             brn_job_rows_free(*rows, *n);
             if (rc == STORE_NOT_FOUND) rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "job_ids: job %lld not found",
                                                      (long long)req->job_ids[i]);
-            else svc_fail_store(call, rc, err);
+            else svc_fail_store(call, svc, rc, err);
             return -1;
         }
         if (row_has_labels(row, req->labels, req->n_labels)) (*n)++;
@@ -137,7 +137,7 @@ void svc_get_metrics(brn_rpc_call *call, const ProtobufCMessage *msg, void *user
         if (!c) {
             protobuf_c_message_free_unpacked(&resp->base, NULL);
             brn_job_rows_free(rows, n);
-            svc_fail_store(call, rc, err);
+            svc_fail_store(call, svc, rc, err);
             return;
         }
         resp->curves[resp->n_curves++] = c;
@@ -176,7 +176,7 @@ void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *
     char err[256];
     if (store_job_count(svc->store, BRN_JOB_STATE_BIT(BRN_JOB_QUEUED), &queued, err, sizeof err) ||
         store_job_count(svc->store, BRN_JOB_STATE_BIT(BRN_JOB_RUNNING), &running, err, sizeof err)) {
-        svc_fail_store(call, BRN_EIO, err);
+        svc_fail_store(call, svc, BRN_EIO, err);
         return;
     }
     resp.queued = (int32_t)queued;

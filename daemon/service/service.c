@@ -8,9 +8,11 @@
 
 #include "data/dataset.h"
 #include "common/log.h"
+#include "admit.h"
 #include "spec_proto.h"
 
-int service_create(brn_store *store, const char *data_dir, brn_service **out, char *err, size_t errlen)
+int service_create(brn_store *store, store_writer *writer, const char *data_dir, const brn_limits *limits,
+                   brn_service **out, char *err, size_t errlen)
 {
     brn_service *svc = calloc(1, sizeof *svc);
     if (!svc || !(svc->data_dir = strdup(data_dir ? data_dir : ""))) {
@@ -19,6 +21,8 @@ int service_create(brn_store *store, const char *data_dir, brn_service **out, ch
         return BRN_ENOMEM;
     }
     svc->store = store;
+    svc->writer = writer;
+    svc->limits = limits;
     svc->watchers.next = svc->watchers.prev = &svc->watchers;
     const rpc_method m[SVC_N_METHODS] = {
         {"/brn.v1.Trainer/SubmitJob", RPC_UNARY, &brn__v1__submit_job_request__descriptor, svc_submit_job, svc},
@@ -63,24 +67,27 @@ void service_free(brn_service *svc)
     free(svc);
 }
 
-void svc_fail_store(brn_rpc_call *call, int rc, const char *err)
+void svc_fail_store(brn_rpc_call *call, brn_service *svc, int rc, const char *err)
 {
     if (rc == STORE_NOT_FOUND) rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "%s", err);
     else if (rc == STORE_CONFLICT) rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION, "%s", err);
-    else {
+    else if (rc == STORE_UNAVAILABLE || (rc == BRN_EIO && store_error_is_transient(store_last_error_code(svc->store)))) {
+        /* a full disk or a lock held elsewhere: nothing is wrong with the request */
+        LOG_WARN_LIMITED("%s: %s", rpc_call_method(call), err);
+        rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s", err);
+    } else {
         LOG_ERROR("%s: store: %s", rpc_call_method(call), err);
         rpc_call_fail(call, GRPC_STATUS_INTERNAL, "store: %s", err);
     }
 }
 
-/* Reply with the job as stored now. */
-static void reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
+void svc_reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
 {
     char err[512];
     brn_job_row row;
     int rc = store_job_get(svc->store, id, &row, err, sizeof err);
     if (rc) {
-        svc_fail_store(call, rc, err);
+        svc_fail_store(call, svc, rc, err);
         return;
     }
     Brn__V1__Job *job = convert_job(&row);
@@ -94,7 +101,7 @@ static void reply_job(brn_rpc_call *call, brn_service *svc, int64_t id)
 }
 
 /* validate_only: the job a submit would create, as a QUEUED job with id 0. */
-static void reply_would_be_job(brn_rpc_call *call, const brn_job_new *j)
+void svc_reply_would_be_job(brn_rpc_call *call, const brn_job_new *j)
 {
     json_t *labels = json_object();
     for (int i = 0; labels && i < j->n_labels; i++)
@@ -141,6 +148,22 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "device: %s is not available on this server", spec.device);
         return;
     }
+    char note[160];
+    if (admit_job(svc->limits, &spec, note, sizeof note, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    long queued = 0;
+    int rc = store_job_count(svc->store, BRN_JOB_STATE_BIT(BRN_JOB_QUEUED), &queued, err, sizeof err);
+    if (rc) {
+        svc_fail_store(call, svc, rc, err);
+        return;
+    }
+    if (queued >= svc->limits->max_queued) {
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "queue: %ld jobs are queued, as many as this server "
+                      "takes (--max-queued %d); submit again when some have run", queued, svc->limits->max_queued);
+        return;
+    }
     /* sorted keys: the same spec always gives the same text (idempotency compares it) */
     json_t *j = brn_spec_to_json(&spec);
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -154,28 +177,11 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     const brn_job_new job = {.name = req->name ? req->name : "", .priority = req->priority,
                              .idempotency_key = req->idempotency_key, .spec_json = text, .labels = labels,
                              .n_labels = (int)req->n_labels, .dry_run = req->validate_only};
-    int64_t id = 0;
-    int existed = 0;
-    int rc = store_job_create(svc->store, &job, &id, &existed, err, sizeof err);
-    int would_be = rc == 0 && req->validate_only && !existed;
-    if (would_be) reply_would_be_job(call, &job);
+    char summary[320];
+    snprintf(summary, sizeof summary, "%s, %s, depth %d, width %d%s%s", spec.dataset, brn_norm_kind_name(spec.norm),
+             spec.depth, spec.width, note[0] ? "; " : "", note);
+    svc_write_submit(call, svc, &job, summary);
     free(text);
-    if (would_be) return;
-    if (rc == STORE_CONFLICT) {
-        rpc_call_fail(call, GRPC_STATUS_ALREADY_EXISTS,
-                      "idempotency_key: already used by job %lld with a different spec or labels", (long long)id);
-        return;
-    }
-    if (rc) {
-        svc_fail_store(call, rc, err);
-        return;
-    }
-    if (!existed) {
-        LOG_INFO("job %lld: submitted (%s, %s, depth %d, width %d)", (long long)id, spec.dataset,
-                 brn_norm_kind_name(spec.norm), spec.depth, spec.width);
-        scheduler_kick(svc->sched);
-    }
-    reply_job(call, svc, id);
 }
 
 int svc_load_job(brn_rpc_call *call, brn_service *svc, int64_t id, brn_job_row *row)
@@ -187,7 +193,7 @@ int svc_load_job(brn_rpc_call *call, brn_service *svc, int64_t id, brn_job_row *
     }
     int rc = store_job_get(svc->store, id, row, err, sizeof err);
     if (rc) {
-        svc_fail_store(call, rc, err);
+        svc_fail_store(call, svc, rc, err);
         return -1;
     }
     return 0;
@@ -201,7 +207,7 @@ void svc_get_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return;
     }
-    reply_job(call, user, req->id);
+    svc_reply_job(call, user, req->id);
 }
 
 void svc_list_jobs(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
@@ -223,7 +229,7 @@ void svc_list_jobs(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
     int64_t next = 0;
     int rc = store_job_list(svc->store, &f, &rows, &n, &next, err, sizeof err);
     if (rc) {
-        svc_fail_store(call, rc, err);
+        svc_fail_store(call, svc, rc, err);
         return;
     }
     Brn__V1__ListJobsResponse *resp = malloc(sizeof *resp);
@@ -255,7 +261,6 @@ void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
 {
     brn_service *svc = user;
     const Brn__V1__CancelJobRequest *req = (const Brn__V1__CancelJobRequest *)msg;
-    char err[512];
     brn_job_row row;
     if (svc_load_job(call, svc, req->id, &row)) return;
     brn_job_state st = row.state;
@@ -265,26 +270,5 @@ void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
                       store_job_state_name(st));
         return;
     }
-    int rc;
-    if (st == BRN_JOB_QUEUED) {
-        rc = store_job_set_state(svc->store, req->id, BRN_JOB_CANCELLED, "cancelled by request", NULL, NULL, err,
-                                 sizeof err);
-        if (rc) {
-            svc_fail_store(call, rc, err);
-            return;
-        }
-        LOG_INFO("job %lld: cancelled while queued", (long long)req->id);
-        svc_publish_job(svc, req->id);
-    } else {
-        /* RUNNING: the worker stops at the next batch boundary; the job turns CANCELLED then */
-        rc = store_job_request_cancel(svc->store, req->id, err, sizeof err);
-        if (rc) {
-            svc_fail_store(call, rc, err);
-            return;
-        }
-        if (!scheduler_cancel(svc->sched, req->id))
-            LOG_WARN("job %lld: RUNNING in the store but on no worker", (long long)req->id);
-        LOG_INFO("job %lld: cancel requested", (long long)req->id);
-    }
-    reply_job(call, svc, req->id);
+    svc_write_cancel(call, svc, req->id);
 }

@@ -8,11 +8,15 @@
 
 #include "rpc/rpc.h"
 #include "scheduler/scheduler.h"
+#include "common/limits.h"
 #include "store/store.h"
+#include "store/store_writer.h"
 
 typedef struct brn_service brn_service;
 
-int service_create(brn_store *store, const char *data_dir, brn_service **out, char *err, size_t errlen);
+/* store: the loop's read-only connection; writer: every write; limits: lives as long as svc. */
+int service_create(brn_store *store, store_writer *writer, const char *data_dir, const brn_limits *limits,
+                   brn_service **out, char *err, size_t errlen);
 
 /* The listener to give scheduler_create; then hand the scheduler back here. */
 brn_sched_listener service_listener(brn_service *svc);

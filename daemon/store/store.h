@@ -5,8 +5,9 @@
  * by PRAGMA user_version when the store is opened; a database written by a newer binary
  * is refused (STORE_TOO_NEW) rather than touched.
  *
- * Threads: a brn_store is NOT thread-safe. The daemon's loop thread opens it and makes
- * every call (reads included); worker threads report to the loop, never to the store.
+ * Threads: a brn_store (one connection) is NOT thread-safe: one thread uses it. The
+ * daemon opens two: the loop's, read-only, for RPC reads; and the store writer's
+ * (store_writer.h), on its own thread, for every write. Worker threads never touch either.
  *
  * Errors: every function that can fail returns 0 or a negative code (errors.h codes, or
  * the STORE_* codes below) and writes a one-line reason into err (err may be NULL).
@@ -29,6 +30,8 @@ enum {
     STORE_CONFLICT = -21,  /* state change not allowed from the job's current state, or an
                               idempotency key reused with a different spec */
     STORE_TOO_NEW = -22,   /* the database's schema is newer than this binary knows */
+    STORE_UNAVAILABLE = -23, /* the write could not be made in time (disk full, a lock held
+                                elsewhere) or the daemon stopped first: nothing was written */
 };
 
 /* Job states as stored (the text in jobs.state is store_job_state_name()). */
@@ -135,6 +138,32 @@ int store_schema_version(brn_store *s);
 /* The number of migrations built into this binary (= the newest version it knows). */
 int store_migration_count(void);
 
+/* Connection settings of the daemon: a shorter busy timeout, and a connection that may
+ * only read (the loop's; the store writer owns every write). */
+int store_set_busy_timeout(brn_store *s, int ms, char *err, size_t errlen);
+int store_set_query_only(brn_store *s, char *err, size_t errlen);
+
+/* The extended SQLite code of the connection's last failed call (0 after
+ * store_clear_error); store_error_is_transient says whether retrying can succeed
+ * (a lock, a full disk, an I/O error) or not (a constraint, a bad statement). */
+int store_last_error_code(const brn_store *s);
+void store_clear_error(brn_store *s);
+int store_error_is_transient(int sqlite_code);
+
+/* For file work done as part of a write (a job's directory, old checkpoints): record a
+ * failed system call as the SQLite code it resembles (ENOSPC/EDQUOT: SQLITE_FULL, EIO:
+ * SQLITE_IOERR, anything else: permanent) and return BRN_EIO with "what: strerror". */
+int store_os_error(brn_store *s, int errnum, const char *what, char *err, size_t errlen);
+
+/* Tests only: a SQLite VFS that wraps the default one and fails every write with
+ * SQLITE_FULL while faults are on, as a full disk would (store_fault.c). Enable it before
+ * opening connections (it becomes the default VFS of the process); then either switch
+ * faults with store_fault_set, or give a trigger file whose existence turns them on
+ * (for a real brnd: BRND_TEST_STORE_FAULT_FILE). Returns 0 or BRN_EIO. */
+#define STORE_TEST_FAULT_ENV "BRND_TEST_STORE_FAULT_FILE"
+int store_fault_enable(const char *trigger_file);
+void store_fault_set(int on);
+
 /* ---- job states ---- */
 
 /* "QUEUED", "RUNNING", ... (the stored text); "UNKNOWN" for an out-of-range value. */
@@ -179,6 +208,10 @@ int store_job_count(brn_store *s, unsigned state_mask, long *count, char *err, s
 /* The job to run next: QUEUED, highest priority first, then oldest (lowest id).
  * STORE_NOT_FOUND when the queue is empty. */
 int store_job_next_queued(brn_store *s, brn_job_row *row, char *err, size_t errlen);
+
+/* Up to max QUEUED jobs in queue order (as store_job_next_queued), for a scheduler that
+ * must skip jobs it has already claimed. Free *rows with brn_job_rows_free. */
+int store_jobs_queued_first(brn_store *s, int max, brn_job_row **rows, int *n, char *err, size_t errlen);
 
 /* Every job in one state, oldest first (recovery: the RUNNING jobs at start-up).
  * Free *rows with brn_job_rows_free. */
@@ -231,6 +264,11 @@ int store_epoch_upsert(brn_store *s, int64_t job_id, const brn_epoch_metrics *m,
 int store_epochs_get(brn_store *s, int64_t job_id, int after_epoch, int with_diag,
                      brn_epoch_metrics **out, int *n, char *err, size_t errlen);
 
+/* As store_epochs_get, but at most limit epochs (> 0): one page of a long curve; the
+ * next page starts after the last epoch returned. */
+int store_epochs_page(brn_store *s, int64_t job_id, int after_epoch, int with_diag, int limit,
+                      brn_epoch_metrics **out, int *n, char *err, size_t errlen);
+
 /* Free an array from store_epochs_get (diagnostics included). NULL is fine. */
 void store_epochs_free(brn_epoch_metrics *m, int n);
 
@@ -239,6 +277,10 @@ void store_epochs_free(brn_epoch_metrics *m, int n);
 /* Record (or re-record, keyed by job and step) a checkpoint file. */
 int store_checkpoint_upsert(brn_store *s, int64_t job_id, int epoch, long step,
                             const char *path, int64_t bytes, char *err, size_t errlen);
+
+/* Forget the records of a job's checkpoint file (retention removed the file). 0 also when
+ * there was none. */
+int store_checkpoint_forget(brn_store *s, int64_t job_id, const char *path, char *err, size_t errlen);
 
 /* The job's checkpoint with the highest step. STORE_NOT_FOUND when it has none. */
 int store_checkpoint_latest(brn_store *s, int64_t job_id, brn_checkpoint_row *out,

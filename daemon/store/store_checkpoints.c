@@ -65,3 +65,16 @@ fail:
     sqlite3_reset(st);
     return rc;
 }
+
+int store_checkpoint_forget(brn_store *s, int64_t job_id, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    STMT_OR_RETURN(st, STMT_CHECKPOINT_FORGET, "DELETE FROM checkpoints WHERE job_id = ?1 AND path = ?2");
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}

@@ -142,16 +142,18 @@ static void *vec_push(vec *v, size_t size)
     return slot;
 }
 
-static int read_metrics(brn_store *s, int64_t job_id, int after_epoch, vec *out,
+static int read_metrics(brn_store *s, int64_t job_id, int after_epoch, int limit, vec *out,
                         char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = 0, src;
+    /* LIMIT -1: all */
     STMT_OR_RETURN(st, STMT_EPOCHS_GET,
         "SELECT epoch, step, train_loss, train_acc, test_loss, test_acc, lr, rmax, dmax, "
-        " seconds, images_per_sec FROM epochs WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch");
+        " seconds, images_per_sec FROM epochs WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch LIMIT ?3");
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int(st, 2, after_epoch);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         brn_epoch_metrics *m = vec_push(out, sizeof *m);
         if (!m) {
@@ -180,16 +182,17 @@ fail:
 
 /* Diagnostics of the epochs > after_epoch, ordered by epoch then layer; the epoch of
  * each is written into the parallel vec `epochs` (ints). */
-static int read_diag(brn_store *s, int64_t job_id, int after_epoch, vec *out, vec *epochs,
+static int read_diag(brn_store *s, int64_t job_id, int after_epoch, int upto_epoch, vec *out, vec *epochs,
                      char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = 0, src;
     STMT_OR_RETURN(st, STMT_DIAG_GET,
         "SELECT epoch, layer, mean_abs_r_minus_1, mean_abs_d, frac_r_clipped, frac_d_clipped "
-        "FROM renorm_diag WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch, layer");
+        "FROM renorm_diag WHERE job_id = ?1 AND epoch > ?2 AND epoch <= ?3 ORDER BY epoch, layer");
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int(st, 2, after_epoch);
+    sqlite3_bind_int(st, 3, upto_epoch);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         brn_renorm_diag *d = vec_push(out, sizeof *d);
         int *e = vec_push(epochs, sizeof *e);
@@ -214,12 +217,24 @@ fail:
 int store_epochs_get(brn_store *s, int64_t job_id, int after_epoch, int with_diag,
                      brn_epoch_metrics **out, int *n, char *err, size_t errlen)
 {
+    return store_epochs_page(s, job_id, after_epoch, with_diag, 0, out, n, err, errlen);
+}
+
+int store_epochs_page(brn_store *s, int64_t job_id, int after_epoch, int with_diag, int limit,
+                      brn_epoch_metrics **out, int *n, char *err, size_t errlen)
+{
     vec mv = {0}, dv = {0}, ev = {0};
     *out = NULL;
     *n = 0;
-    int rc = read_metrics(s, job_id, after_epoch, &mv, err, errlen);
-    if (rc == 0 && with_diag)
-        rc = read_diag(s, job_id, after_epoch, &dv, &ev, err, errlen);
+    /* both reads in one snapshot, so the diagnostics match the epochs */
+    int rc = store_begin_read(s, err, errlen);
+    if (rc)
+        return rc;
+    rc = read_metrics(s, job_id, after_epoch, limit, &mv, err, errlen);
+    if (rc == 0 && with_diag && mv.n > 0)
+        rc = read_diag(s, job_id, after_epoch, ((brn_epoch_metrics *)mv.items)[mv.n - 1].epoch, &dv, &ev,
+                       err, errlen);
+    store_end_read(s);
     if (rc < 0)
         goto done;
     /* One block, metrics then diagnostics, so that a single free() releases both. */

@@ -9,14 +9,17 @@
 #include "errors.h"
 #include "store.h"
 
-/* How long a write waits for a lock held by another connection (e.g. the sqlite3
- * shell or a second reader) before failing with SQLITE_BUSY. */
+/* How long a statement waits for a lock held by another connection (e.g. the sqlite3
+ * shell or a backup) before failing with SQLITE_BUSY. The daemon shortens it on its
+ * connections (store_set_busy_timeout): its writer retries with back-off instead, and its
+ * reads answer UNAVAILABLE rather than stall the loop. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* One slot per cached statement. The SQL text lives at the call site; the statement
  * is prepared on first use and kept until store_close. */
 typedef enum {
     STMT_BEGIN,
+    STMT_BEGIN_READ,
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_JOB_INSERT,
@@ -28,6 +31,7 @@ typedef enum {
     STMT_JOB_SET_PROGRESS,
     STMT_JOB_REQUEST_CANCEL,
     STMT_JOB_CLOSE_RUN,
+    STMT_JOB_QUEUED_FIRST,
     STMT_JOB_COUNT_CRASH,
     STMT_JOB_COUNT,
     STMT_JOB_LIST_ASC,
@@ -41,12 +45,14 @@ typedef enum {
     STMT_CHECKPOINT_LATEST,
     STMT_LABEL_INSERT,
     STMT_LABELS_GET,
+    STMT_CHECKPOINT_FORGET,
     STMT_COUNT
 } store_stmt_id;
 
 struct brn_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
+    int last_code;                /* extended SQLite code of the last failure (store_last_error_code) */
 };
 
 /* The cached statement for slot id (preparing sql on first use), reset with its
@@ -61,6 +67,9 @@ int store_sql_error(brn_store *s, const char *what, const char *file, int line,
 /* Transactions for multi-statement writes: BEGIN IMMEDIATE takes the write lock at
  * once so a busy database fails at the start, not halfway. */
 int store_begin(brn_store *s, char *err, size_t errlen);
+/* A read transaction (one snapshot for several SELECTs); end it with store_end_read. */
+int store_begin_read(brn_store *s, char *err, size_t errlen);
+void store_end_read(brn_store *s);
 int store_commit(brn_store *s, char *err, size_t errlen);
 void store_rollback(brn_store *s);
 

@@ -144,6 +144,39 @@ int store_job_next_queued(brn_store *s, brn_job_row *row, char *err, size_t errl
     return read_one(s, st, row, "no queued job", err, errlen);
 }
 
+int store_jobs_queued_first(brn_store *s, int max, brn_job_row **rows, int *n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    *rows = NULL;
+    *n = 0;
+    if (max < 1)
+        return brn_errorf(err, errlen, BRN_EINVAL, "store: max must be positive");
+    STMT_OR_RETURN(st, STMT_JOB_QUEUED_FIRST, "SELECT " JOB_COLUMNS " FROM jobs "
+                   "WHERE state = 'QUEUED' ORDER BY priority DESC, id LIMIT ?1");
+    sqlite3_bind_int(st, 1, max);
+    brn_job_row *out = calloc((size_t)max, sizeof *out);
+    if (!out) {
+        sqlite3_reset(st);
+        return brn_errorf(err, errlen, BRN_ENOMEM, "store: out of memory");
+    }
+    int rc = 0, count = 0, src = SQLITE_DONE;
+    while (count < max && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = read_row(st, &out[count], err, errlen)) < 0)
+            break;
+        count++;
+    }
+    if (rc == 0 && count < max && src != SQLITE_DONE)
+        rc = store_sql_error(s, "reading the queue", __FILE__, __LINE__, err, errlen);
+    sqlite3_reset(st);
+    if (rc < 0) {
+        brn_job_rows_free(out, count);
+        return rc;
+    }
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
 /* Look up the job holding an idempotency key: 0 with *id set, or STORE_NOT_FOUND. */
 static int job_by_key(brn_store *s, const char *key, int64_t *id, char **spec_json,
                       char *err, size_t errlen)

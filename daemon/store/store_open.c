@@ -1,5 +1,6 @@
 /* Opening and closing the store: connection settings, the statement cache and the
  * small helpers every store file uses. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@ int store_sql_error(brn_store *s, const char *what, const char *file, int line,
                     char *err, size_t errlen)
 {
     const char *base = strrchr(file, '/');
+    if (s && s->db) s->last_code = sqlite3_extended_errcode(s->db);
     return brn_errorf(err, errlen, BRN_EIO, "store: %s: %s (%s:%d)", what,
                       s && s->db ? sqlite3_errmsg(s->db) : "no database",
                       base ? base + 1 : file, line);
@@ -34,6 +36,7 @@ sqlite3_stmt *store_stmt(brn_store *s, store_stmt_id id, const char *sql, char *
     }
     /* PERSISTENT: these live as long as the connection. */
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        s->last_code = sqlite3_extended_errcode(s->db);
         brn_errorf(err, errlen, BRN_EIO, "store: preparing \"%.60s...\": %s", sql,
                    sqlite3_errmsg(s->db));
         return NULL;
@@ -49,14 +52,26 @@ static int step_done(brn_store *s, store_stmt_id id, const char *sql, char *err,
     STMT_OR_RETURN(st, id, sql);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
+        s->last_code = sqlite3_extended_errcode(s->db);
         return brn_errorf(err, errlen, BRN_EIO, "store: %s: %s", sql, sqlite3_errmsg(s->db));
+    }
     return 0;
 }
 
 int store_begin(brn_store *s, char *err, size_t errlen)
 {
     return step_done(s, STMT_BEGIN, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int store_begin_read(brn_store *s, char *err, size_t errlen)
+{
+    return step_done(s, STMT_BEGIN_READ, "BEGIN", err, errlen);
+}
+
+void store_end_read(brn_store *s)
+{
+    store_rollback(s);
 }
 
 int store_commit(brn_store *s, char *err, size_t errlen)
@@ -161,4 +176,51 @@ int store_schema_version(brn_store *s)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+int store_set_busy_timeout(brn_store *s, int ms, char *err, size_t errlen)
+{
+    if (sqlite3_busy_timeout(s->db, ms) != SQLITE_OK)
+        return store_sql_error(s, "busy timeout", __FILE__, __LINE__, err, errlen);
+    return 0;
+}
+
+int store_set_query_only(brn_store *s, char *err, size_t errlen)
+{
+    if (sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK)
+        return store_sql_error(s, "query_only", __FILE__, __LINE__, err, errlen);
+    return 0;
+}
+
+int store_last_error_code(const brn_store *s)
+{
+    return s->last_code;
+}
+
+void store_clear_error(brn_store *s)
+{
+    s->last_code = 0;
+}
+
+int store_os_error(brn_store *s, int errnum, const char *what, char *err, size_t errlen)
+{
+    s->last_code = errnum == ENOSPC || errnum == EDQUOT ? SQLITE_FULL : errnum == EIO ? SQLITE_IOERR : 0;
+    return brn_errorf(err, errlen, BRN_EIO, "%s: %s", what, strerror(errnum));
+}
+
+int store_error_is_transient(int code)
+{
+    switch (code & 0xff) { /* the primary code of an extended one */
+    case SQLITE_BUSY:       /* another connection holds a lock */
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:       /* disk full, or a file size limit */
+    case SQLITE_IOERR:      /* a failing write, fsync, ... */
+    case SQLITE_CANTOPEN:   /* the WAL or a temporary file could not be created */
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:   /* a lock race in WAL: "try again" */
+    case SQLITE_INTERRUPT:
+        return 1;
+    default:
+        return 0;
+    }
 }

@@ -28,13 +28,15 @@ wait_crash_or_final() {
 }
 
 start_daemon
-note "a normal job runs; the crasher (higher priority) and another job wait behind it"
-expect_rc 0 "$BRNCTL" submit "${TINY[@]}" --epochs 2 --name first --json
+note "a long job runs; the crasher (higher priority) and another job wait behind it"
+expect_rc 0 "$BRNCTL" submit "${TINY[@]}" --epochs 500 --name first --json
 FIRST=$(job_id)
 expect_rc 0 "$BRNCTL" submit "${TINY[@]}" --epochs 1 --priority 5 --name crasher --json
 CRASHER=$(job_id)
 expect_rc 0 "$BRNCTL" submit "${TINY[@]}" --epochs 1 --name after --json
 AFTER=$(job_id)
+wait_for 30 field_is "$FIRST" state RUNNING
+expect_rc 0 "$BRNCTL" cancel "$FIRST"   # the crasher starts next
 
 starts=1
 for round in 1 2 3 4 5 6; do
@@ -59,7 +61,7 @@ case "$(job_field "$CRASHER" reason)" in *crashed*3*) ;; *) fail "reason: $(job_
 
 note "the rest of the queue runs, and the daemon stays up"
 expect_rc 0 "$BRNCTL" watch "$AFTER"
-[ "$(job_field "$FIRST" state)" = SUCCEEDED ] || fail "job $FIRST: $(job_field "$FIRST" state)"
+[ "$(job_field "$FIRST" state)" = CANCELLED ] || fail "job $FIRST: $(job_field "$FIRST" state)"
 expect_rc 0 "$BRNCTL" health
 kill -0 "$DAEMON_PID" || fail "brnd died"
 
