@@ -5,6 +5,7 @@
 #ifndef BRN_CUDA_KCOMMON_CUH
 #define BRN_CUDA_KCOMMON_CUH
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
