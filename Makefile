@@ -8,6 +8,7 @@ CFLAGS  ?= $(OPT) -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -fopenmp -pthread \
            -I. -Idaemon -Idaemon/engine -I$(BUILD)/gen
 LDLIBS  := -lopenblas -ljansson -lz -lm
+LDFLAGS ?=
 SVC_LIBS := -lgrpc -lgpr -lprotobuf-c -luv -lsqlite3
 
 # CUDA: built when nvcc is found (BRN_CUDA=0 builds CPU only): the CUDA backend (cuDNN,
@@ -21,8 +22,10 @@ NVCC    :=
 endif
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
+# CUDA_INC: where cudnn.h / cublas_v2.h are when not in $(CUDA_HOME)/include (Python wheels)
+CUDA_INC ?=
 NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Werror all-warnings \
-              -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -I. -Idaemon -Idaemon/engine
+              -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -I. -Idaemon -Idaemon/engine $(CUDA_INC)
 
 ENGINE_SRC := $(wildcard daemon/engine/*.c daemon/engine/cpu/*.c daemon/engine/data/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -65,11 +68,27 @@ ifneq ($(NVCC),)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/cuda/%.o)
 ifneq ($(wildcard daemon/engine/cuda/backend_cuda.cu),)
 override CFLAGS += -DBRN_HAVE_CUDA
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+CUDA_LIBS ?= -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
+override CUDA_LIBS += -lstdc++
+# C code that calls cuDNN itself (the GPU tests' second oracle)
+CUDA_CFLAGS := -I$(CUDA_HOME)/include $(CUDA_INC)
 endif
 endif
 
-.PHONY: all test tests unit integration demo bench clean info cuda asan check fuzz fuzz-targets
+# backend.c's CUDA branch follows backend_cuda.cu's arrival
+$(BUILD)/daemon/engine/backend.o: $(wildcard daemon/engine/cuda/backend_cuda.cu)
+
+# GPU tests (tests/gpu/): built with the others and run by `make test`, where they report
+# SKIP without a usable GPU; `make test-gpu` runs only them. They need only the engine.
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/%)
+# ENGINE_ONLY=1: build without the service's tools (protoc-c, gRPC): for machines that have
+# only the toolkit (scripts/gpu-check.sh); targets: engine-only.
+ENGINE_ONLY ?= 0
+PROTO_ORDER := $(if $(filter 1,$(ENGINE_ONLY)),,$(PROTO_GEN_H))
+
+.PHONY: all test tests unit integration demo bench clean info cuda asan check fuzz fuzz-targets test-gpu \
+        engine-only gpu-carry
 all: info $(BUILD)/brnd $(BUILD)/brnctl
 
 info:
@@ -80,7 +99,7 @@ else
 	@echo "brn: nvcc not found (or BRN_CUDA=0): CPU only; the kernels are still built for their host emulation"
 endif
 
-$(BUILD)/%.o: %.c | $(PROTO_GEN_H)
+$(BUILD)/%.o: %.c | $(PROTO_ORDER)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -138,6 +157,31 @@ $(BUILD)/brnd: $(DAEMON_MAIN_OBJ) $(BUILD)/libbrnd.a $(BUILD)/libbrncodec.a $(BU
 $(BUILD)/brnctl: $(BUILD)/client/brnctl.o $(BUILD)/libbrnctl.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a
 	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
+# `brnd train` and `brnd version` without the daemon (no gRPC, protobuf-c, libuv, SQLite).
+$(BUILD)/engine-only/brnd: daemon/main.c daemon/train_cmd.c $(BUILD)/libbrn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DBRN_ENGINE_ONLY -o $@ daemon/main.c daemon/train_cmd.c $(BUILD)/libbrn.a $(LDFLAGS) \
+	    $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/tests/test_gpu_%: tests/gpu/test_gpu_%.c tests/gpu/gpu_fixture.h $(BUILD)/libbrn.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CUDA_CFLAGS) -Itests/unit -Itests/gpu -o $@ $< $(BUILD)/libbrn.a $(LDFLAGS) $(LDLIBS) \
+	    $(CUDA_LIBS)
+
+# What a GPU machine builds (scripts/gpu-check.sh): the engine, `brnd train`, the GPU
+# tests and the benchmark, with ENGINE_ONLY=1.
+engine-only: $(BUILD)/engine-only/brnd $(GPU_TEST_BIN) $(BUILD)/bench_train
+
+# The GPU tests alone; SKIP (exit 77) without a usable GPU.
+test-gpu: $(GPU_TEST_BIN)
+	@BUILD=$(BUILD) tests/run.sh gpu
+
+# What scripts/gpu-check.sh needs besides the tree, in gpu-carry/ (ignored, carried to the
+# GPU machine): Debian's OpenBLAS, jansson and zlib headers/libraries, and the CPU
+# reference runs the GPU runs are compared with, made here by the CPU engine.
+gpu-carry: $(GPU_TEST_BIN)
+	@scripts/gpu-carry.sh $(BUILD)
+
 TEST_LIBS := $(BUILD)/libbrnd.a $(BUILD)/libbrnctl.a $(BUILD)/libbrncodec.a $(BUILD)/libbrn.a $(BUILD)/libbrn_emu.a
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_LIBS) tests/unit/check.h
 	@mkdir -p $(dir $@)
@@ -151,7 +195,7 @@ test:
 	@$(MAKE) --no-print-directory all tests cuda
 	@BUILD=$(BUILD) tests/run.sh
 
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(GPU_TEST_BIN)
 
 # The CUDA kernel tests (emulated kernels and the emulation itself) again under AddressSanitizer
 # and UBSan, in a build directory of their own: `make asan`; other tests with
@@ -192,14 +236,14 @@ fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/%)
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBS)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(SVC_LIBS) $(LDLIBS)
 
-unit: $(TEST_BIN)
+unit: $(TEST_BIN) $(GPU_TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh unit
 
 demo:
 	@BUILD=$(BUILD) ./demo.sh
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libbrn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(CUDA_LIBS)
 
 # Engine training speed beside PyTorch's (same model, batch, threads); see bench/RESULTS.md.
 bench: $(BUILD)/bench_train

@@ -9,6 +9,16 @@
 #include "serve.h"
 #include "train_cmd.h"
 
+#ifdef BRN_ENGINE_ONLY
+/* An engine-only build (make engine-only) has no daemon: it trains in the foreground only. */
+int serve_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fprintf(stderr, "brnd: this is an engine-only build without the daemon; use `brnd train`\n");
+    return EX_UNAVAILABLE;
+}
+#endif
+
 static void usage(FILE *out)
 {
     fprintf(out,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the unit test binaries and the integration scripts; prints one closing line
 # "N passed, N failed, N skipped" and exits non-zero when anything failed.
-# Usage: tests/run.sh [unit|integration]   (default: both)
+# Usage: tests/run.sh [unit|integration|gpu]   (default: unit and integration; unit includes the GPU tests)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -25,6 +25,12 @@ run_one() { # name, command...
         tail -n 25 "$log" | sed 's/^/    /'
     fi
 }
+if [ "$what" = gpu ]; then   # the GPU tests alone (make test-gpu); `unit` and `all` run them too
+    for t in "$BUILD"/tests/test_gpu_*; do
+        [ -x "$t" ] || continue
+        run_one "$(basename "$t")" "$t"
+    done
+fi
 if [ "$what" = all ] || [ "$what" = unit ]; then
     for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue

@@ -544,28 +544,37 @@ static void release_step(brn_model *m)
 int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen)
 {
     const brn_backend_ops *o = m->be->ops;
-    const int same = m->step_unit && m->step_n == n && !memcmp(&m->step_opt, opt, sizeof *opt);
-    if (same) {
+    const brn_sgd *last = &m->step_opt;   /* field by field: a struct's padding is not data */
+    const int same = m->step_n == n && last->momentum == opt->momentum && last->weight_decay == opt->weight_decay &&
+                     last->nesterov == opt->nesterov;
+    if (same && m->step_unit) {
         o->replay(m->be, m->step_unit);
         return 0;
     }
     release_step(m);
-    const int capture = m->cfg.capture && o->capture_begin;
+    /* The first step with these settings runs op by op: code loads and libraries choose (and
+       compile) their algorithms outside any recording. The second is recorded, and replayed
+       from then on. */
+    const int capture = same && m->cfg.capture && o->capture_begin;
+    m->step_n = 0;
     int rc = capture ? o->capture_begin(m->be, err, errlen) : 0;
     if (rc) return rc;
     rc = brn_model_train_step(m, n, err, errlen);
     if (!rc) brn_model_sgd_step(m, opt);
+    if (!rc) {
+        m->step_n = n;
+        m->step_opt = *opt;
+    }
     if (!capture) return rc;
     void *unit = NULL;
     int end = o->capture_end(m->be, &unit, rc ? NULL : err, errlen);
     if (rc || end) {
         if (unit) o->release(m->be, unit);
+        m->step_n = 0;
         return rc ? rc : end;
     }
     /* recorded, not run: run it now, and again at every later step */
     m->step_unit = unit;
-    m->step_n = n;
-    m->step_opt = *opt;
     o->replay(m->be, unit);
     return 0;
 }

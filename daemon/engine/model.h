@@ -97,7 +97,8 @@ typedef struct brn_model {
     size_t workspace_bytes;
     void *arena;
     size_t arena_bytes;
-    /* the recorded training step (brn_model_train_update), when the backend captures */
+    /* the recorded training step (brn_model_train_update), when the backend captures, and
+       the settings of the last step (0: none yet) */
     void *step_unit;
     int step_n;
     brn_sgd step_opt;
@@ -147,8 +148,8 @@ int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen);
 /* The SGD update with the scalars' learning rate. */
 void brn_model_sgd_step(brn_model *m, const brn_sgd *opt);
 /* brn_model_train_step then brn_model_sgd_step; with cfg.capture on a backend that can,
- * recorded at the first call and replayed at the next ones (same n and opt), reading the
- * batch and scalars set since. */
+ * run op by op at the first call, recorded at the second and replayed at the next ones
+ * (while n and opt stay the same), reading the batch and scalars set since. */
 int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen);
 /* The last step's (or evaluation batch's) loss and hits; waits for the backend. */
 int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen);
