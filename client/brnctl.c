@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"status", cmd_status, "ID...", "show a job and its spec"},
     {"watch", cmd_watch, "ID", "follow a job to its end"},
     {"cancel", cmd_cancel, "ID...", "cancel jobs"},
+    {"delete", cmd_delete, "ID...", "delete finished jobs (files, metrics, records)"},
     {"curves", cmd_curves, "ID... [--csv|--json|--svg F]", "per-epoch curves"},
     {"compare", cmd_compare, "ID... --svg FILE", "compare jobs in a table and a picture"},
     {"sweep", cmd_sweep, "--name N --grid F=V1,V2 [--seeds N] [--wait]", "submit a grid x seeds, idempotently"},

@@ -20,6 +20,7 @@
 #define M_WATCH "/brn.v1.Trainer/WatchJob"
 #define M_METRICS "/brn.v1.Trainer/GetMetrics"
 #define M_INFO "/brn.v1.Trainer/GetServerInfo"
+#define M_DELETE "/brn.v1.Trainer/DeleteJob"
 #define M_HEALTH "/grpc.health.v1.Health/Check"
 
 #define CLI_DEFAULT_TIMEOUT_S 30.0
@@ -80,6 +81,7 @@ int cmd_watch(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);
+int cmd_delete(cli *c, int argc, char **argv);
 int cmd_curves(cli *c, int argc, char **argv);
 int cmd_compare(cli *c, int argc, char **argv);
 int cmd_info(cli *c, int argc, char **argv);

@@ -85,6 +85,30 @@ int cmd_cancel(cli *c, int argc, char **argv)
     return 0;
 }
 
+int cmd_delete(cli *c, int argc, char **argv)
+{
+    int64_t ids[64];
+    int n, rc = parse_ids(c, "delete", "Usage: brnctl delete ID... [--json]\n\nDeletes finished jobs for good: their "
+                          "checkpoint files, metrics and records.\nA queued or running job is refused: cancel it "
+                          "first.\n", argc, argv, ids, &n, 64);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_connect(c))) return rc;
+    for (int k = 0; k < n; k++) {
+        Brn__V1__DeleteJobRequest req = BRN__V1__DELETE_JOB_REQUEST__INIT;
+        req.id = ids[k];
+        ProtobufCMessage *resp;
+        ctl_status st;
+        if (ctl_unary(&c->conn, M_DELETE, &req.base, &brn__v1__delete_job_response__descriptor, &resp, &st))
+            return cli_fail(c, &st, "delete");
+        const Brn__V1__DeleteJobResponse *d = (const Brn__V1__DeleteJobResponse *)resp;
+        if (c->json) cli_print_json(pb_to_json(resp));
+        else printf("job %lld: deleted (%.1f MiB of checkpoints freed)\n", (long long)d->id,
+                    d->bytes_freed / (1024.0 * 1024));
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return 0;
+}
+
 /* Parses "--state a,b" values into the request's state list. */
 static int add_states(cli *c, const char *v, int *states, size_t *n, size_t max)
 {
@@ -222,9 +246,19 @@ int cmd_info(cli *c, int argc, char **argv)
         for (size_t k = 0; k < r->n_devices; k++) {
             const Brn__V1__Device *d = r->devices[k];
             printf("  %-5s %s", d->kind, d->name);
-            if (d->memory_bytes > 0) printf("  (%.1f GiB)", d->memory_bytes / (1024.0 * 1024 * 1024));
+            if (d->memory_bytes > 0) printf("  (%.1f GiB", d->memory_bytes / (1024.0 * 1024 * 1024));
+            if (d->memory_bytes > 0 && d->memory_budget_bytes > 0)
+                printf(", budget per job %.1f GiB", d->memory_budget_bytes / (1024.0 * 1024 * 1024));
+            if (d->memory_bytes > 0) printf(")");
             printf("\n");
         }
+        const Brn__V1__ServerLimits *l = r->limits;
+        if (l)
+            printf("limits: %d cores; per job %d epochs, %lld steps, %.1f GiB of checkpoints (the newest %d epoch "
+                   "files kept); %d queued jobs, %d watch streams; a job crashing brnd %d times fails\n",
+                   l->cpu_cores, l->max_epochs, (long long)l->max_steps,
+                   l->max_job_disk_bytes / (1024.0 * 1024 * 1024), l->keep_epoch_checkpoints, l->max_queued,
+                   l->max_watch_streams, l->max_crashes);
         printf("datasets:");
         for (size_t k = 0; k < r->n_datasets; k++) printf(" %s", r->datasets[k]);
         printf("%s\n", r->n_datasets ? "" : " (none found)");

@@ -521,7 +521,7 @@ int serve_main(int argc, char **argv)
         exit_code = store_exit_code(rc);
         goto out_err_store;
     }
-    if (service_create(x.store, x.writer, o.data_dir, &o.limits, &x.svc, err, sizeof err)) goto out_err_writer;
+    if (service_create(x.store, x.writer, o.state_dir, o.data_dir, &o.limits, &x.svc, err, sizeof err)) goto out_err_writer;
     brn_sched_listener listener = service_listener(x.svc);
     brn_sched_config sc = {.state_dir = o.state_dir, .data_dir = o.data_dir, .limits = &o.limits};
     if (scheduler_create(&x.loop, x.store, x.writer, &sc, &listener, &x.sched, err, sizeof err)) goto out_err_svc;
@@ -602,6 +602,7 @@ out_err_store:
 out_loop:
     uv_loop_close(&x.loop);
 out_opts:
+    brnd_log_close();
     if (lock_fd >= 0) close(lock_fd);
     free(token);
     free(cert);

@@ -232,6 +232,12 @@ class Client:
     def cancel(self, job_id):
         return self._call(self.stub.CancelJob, pb.CancelJobRequest(id=job_id))
 
+    def delete(self, job_id):
+        """Deletes a finished job for good (checkpoint files, metrics, record); returns the
+        DeleteJobResponse (id, bytes_freed). A queued or running job raises
+        FAILED_PRECONDITION: cancel it first."""
+        return self._call(self.stub.DeleteJob, pb.DeleteJobRequest(id=job_id))
+
     def watch(self, job_id, timeout=24 * 3600.0):
         """Yields WatchEvents until the job ends (the server closes the stream)."""
         return self.stub.WatchJob(pb.WatchJobRequest(id=job_id), timeout=timeout, metadata=self.metadata)

@@ -41,8 +41,22 @@ int brnd_log_set_file(const char *path)
     int fd = open_log(path);
     if (fd < 0) return -errno;
     snprintf(log_path, sizeof log_path, "%s", path);
+    if (log_fd != STDERR_FILENO) { /* a second file replaces the first in place */
+        int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+        close(fd);
+        return rc;
+    }
     log_fd = fd;
     return 0;
+}
+
+void brnd_log_close(void)
+{
+    if (log_fd == STDERR_FILENO) return;
+    int fd = log_fd;
+    log_fd = STDERR_FILENO;
+    close(fd);
+    log_path[0] = 0;
 }
 
 int brnd_log_reopen(void)

@@ -22,6 +22,9 @@ void brnd_log(brn_log_level lvl, const char *fmt, ...) __attribute__((format(pri
  * on failure the previous destination stays. */
 int brnd_log_set_file(const char *path);
 
+/* Back to stderr, closing the log file (at the end of serve_main). */
+void brnd_log_close(void);
+
 /* Reopen the log file at the same path (after logrotate moved it; call from SIGHUP).
  * Lines written meanwhile go to the old file. Returns 0 (also when logging to stderr)
  * or -errno, keeping the old file open. */

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "engine.h"
+#include "admit.h"
 #include "spec_proto.h"
 
 /* The curve of one stored job (row is only read). NULL with *rc and err on failure. */
@@ -162,6 +163,9 @@ void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *
         dmsg[i].name = dev[i].name;
         dmsg[i].kind = dev[i].kind;
         dmsg[i].memory_bytes = dev[i].memory_bytes;
+        char budget_dev[64];
+        int64_t budget = limits_memory_budget(svc->limits, admit_budget_device(dev[i].kind, budget_dev, sizeof budget_dev));
+        dmsg[i].memory_budget_bytes = budget > 0 ? budget : 0;
         dptr[i] = &dmsg[i];
     }
     resp.devices = dptr;
@@ -181,6 +185,17 @@ void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *
     }
     resp.queued = (int32_t)queued;
     resp.running = (int32_t)running;
+    const brn_limits *l = svc->limits;
+    Brn__V1__ServerLimits lim = BRN__V1__SERVER_LIMITS__INIT;
+    lim.max_epochs = l->max_epochs;
+    lim.max_steps = l->max_steps;
+    lim.max_queued = l->max_queued;
+    lim.max_watch_streams = l->max_watch_streams;
+    lim.max_job_disk_bytes = l->max_job_disk;
+    lim.keep_epoch_checkpoints = l->keep_epoch_checkpoints;
+    lim.max_crashes = l->max_crashes;
+    lim.cpu_cores = l->cpu_cores;
+    resp.limits = &lim;
     /* everything here is on the stack or static: pack only, never free_unpacked */
     rpc_call_reply(call, &resp.base);
 }

@@ -11,11 +11,12 @@
 #include "admit.h"
 #include "spec_proto.h"
 
-int service_create(brn_store *store, store_writer *writer, const char *data_dir, const brn_limits *limits,
-                   brn_service **out, char *err, size_t errlen)
+int service_create(brn_store *store, store_writer *writer, const char *state_dir, const char *data_dir,
+                   const brn_limits *limits, brn_service **out, char *err, size_t errlen)
 {
     brn_service *svc = calloc(1, sizeof *svc);
-    if (!svc || !(svc->data_dir = strdup(data_dir ? data_dir : ""))) {
+    if (!svc || !(svc->data_dir = strdup(data_dir ? data_dir : "")) || !(svc->state_dir = strdup(state_dir))) {
+        if (svc) free(svc->data_dir);
         free(svc);
         snprintf(err, errlen, "out of memory");
         return BRN_ENOMEM;
@@ -35,6 +36,7 @@ int service_create(brn_store *store, store_writer *writer, const char *data_dir,
          svc_get_server_info, svc},
         {"/grpc.health.v1.Health/Check", RPC_UNARY, &grpc__health__v1__health_check_request__descriptor,
          svc_health_check, svc},
+        {"/brn.v1.Trainer/DeleteJob", RPC_UNARY, &brn__v1__delete_job_request__descriptor, svc_delete_job, svc},
     };
     memcpy(svc->methods, m, sizeof m);
     *out = svc;
@@ -63,6 +65,7 @@ void service_free(brn_service *svc)
 {
     if (!svc) return;
     svc_watchers_free(svc);
+    free(svc->state_dir);
     free(svc->data_dir);
     free(svc);
 }
@@ -271,4 +274,20 @@ void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         return;
     }
     svc_write_cancel(call, svc, req->id);
+}
+
+void svc_delete_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
+{
+    brn_service *svc = user;
+    const Brn__V1__DeleteJobRequest *req = (const Brn__V1__DeleteJobRequest *)msg;
+    brn_job_row row;
+    if (svc_load_job(call, svc, req->id, &row)) return;
+    brn_job_state st = row.state;
+    brn_job_row_free(&row);
+    if (!store_job_state_is_final(st)) {
+        rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION, "job %lld is %s: cancel it first, then delete it",
+                      (long long)req->id, store_job_state_name(st));
+        return;
+    }
+    svc_write_delete(call, svc, req->id);
 }

@@ -14,9 +14,10 @@
 
 typedef struct brn_service brn_service;
 
-/* store: the loop's read-only connection; writer: every write; limits: lives as long as svc. */
-int service_create(brn_store *store, store_writer *writer, const char *data_dir, const brn_limits *limits,
-                   brn_service **out, char *err, size_t errlen);
+/* store: the loop's read-only connection; writer: every write; state_dir: where the jobs'
+ * directories are (DeleteJob removes them); limits: lives as long as svc. */
+int service_create(brn_store *store, store_writer *writer, const char *state_dir, const char *data_dir,
+                   const brn_limits *limits, brn_service **out, char *err, size_t errlen);
 
 /* The listener to give scheduler_create; then hand the scheduler back here. */
 brn_sched_listener service_listener(brn_service *svc);

@@ -18,14 +18,14 @@ typedef struct svc_watcher {
     int final_at_start;          /* the job had ended: the stream ends after the catch-up */
 } svc_watcher;
 
-#define SVC_N_METHODS 8
+#define SVC_N_METHODS 9
 
 struct brn_service {
     brn_store *store;            /* the loop's read-only connection */
     store_writer *writer;
     const brn_limits *limits;
     brn_scheduler *sched;
-    char *data_dir;
+    char *state_dir, *data_dir;
     int shutting_down;
     svc_watcher watchers;        /* list head (circular) */
     int n_watchers;
@@ -49,6 +49,8 @@ int svc_load_job(brn_rpc_call *call, brn_service *svc, int64_t id, brn_job_row *
 /* job is copied (strings and labels included) */
 void svc_write_submit(brn_rpc_call *call, brn_service *svc, const brn_job_new *job, const char *summary);
 void svc_write_cancel(brn_rpc_call *call, brn_service *svc, int64_t id);
+/* DeleteJob: the job's files, then its record; refused unless the job is final. */
+void svc_write_delete(brn_rpc_call *call, brn_service *svc, int64_t id);
 
 /* Reply with the job as stored now. */
 void svc_reply_job(brn_rpc_call *call, brn_service *svc, int64_t id);
@@ -61,6 +63,7 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user)
 void svc_get_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_list_jobs(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_cancel_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
+void svc_delete_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_watch_job(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_get_metrics(brn_rpc_call *call, const ProtobufCMessage *req, void *user);
 void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *req, void *user);

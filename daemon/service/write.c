@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jobdir.h"
 #include "common/log.h"
 
-typedef enum { W_SUBMIT, W_CANCEL } write_kind;
+typedef enum { W_SUBMIT, W_CANCEL, W_DELETE } write_kind;
 
 typedef struct svc_write_op {
     write_kind kind;
@@ -27,6 +28,9 @@ typedef struct svc_write_op {
     int existed;
     /* CANCEL out: the state the job was in */
     brn_job_state was;
+    /* DELETE: the job's directory; out: the bytes its files took */
+    char dir[BRN_SPEC_PATH_LEN];
+    int64_t bytes_freed;
 } svc_write_op;
 
 static void call_gone(brn_rpc_call *call, void *user)
@@ -53,10 +57,28 @@ static int apply_cancel(brn_store *st, svc_write_op *op, char *err, size_t errle
     return store_job_request_cancel(st, op->id, err, errlen);
 }
 
+/* The files first: a delete that fails halfway leaves a finished job without files (which
+ * it no longer needs) rather than files without a job; deleting again finishes it. */
+static int apply_delete(brn_store *st, svc_write_op *op, char *err, size_t errlen)
+{
+    brn_job_row row;
+    int rc = store_job_get(st, op->id, &row, err, errlen);
+    if (rc) return rc;
+    brn_job_state state = row.state;
+    brn_job_row_free(&row);
+    if (!store_job_state_is_final(state))
+        return brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is %s: cancel it first, then delete it",
+                          (long long)op->id, store_job_state_name(state));
+    op->bytes_freed = jobdir_bytes(op->dir);
+    if ((rc = jobdir_remove(op->dir))) return store_os_error(st, -rc, op->dir, err, errlen);
+    return store_job_delete(st, op->id, err, errlen);
+}
+
 static int apply_write(brn_store *st, void *arg, char *err, size_t errlen)
 {
     svc_write_op *op = arg;
     if (op->kind == W_CANCEL) return apply_cancel(st, op, err, errlen);
+    if (op->kind == W_DELETE) return apply_delete(st, op, err, errlen);
     return store_job_create(st, &op->job, &op->id, &op->existed, err, errlen);
 }
 
@@ -99,11 +121,26 @@ static void done_cancel(svc_write_op *op, int rc, const char *err)
     else svc_reply_job(op->call, svc, op->id);
 }
 
+static void done_delete(svc_write_op *op, int rc, const char *err)
+{
+    if (rc == 0) LOG_INFO("job %lld: deleted (%lld bytes of checkpoints)", (long long)op->id, (long long)op->bytes_freed);
+    if (!op->call) return;
+    if (rc) {
+        svc_fail_store(op->call, op->svc, rc, err);
+        return;
+    }
+    Brn__V1__DeleteJobResponse resp = BRN__V1__DELETE_JOB_RESPONSE__INIT;
+    resp.id = op->id;
+    resp.bytes_freed = op->bytes_freed;
+    rpc_call_reply(op->call, &resp.base);
+}
+
 static void done_write(void *arg, int rc, const char *err)
 {
     svc_write_op *op = arg;
     if (op->call) rpc_call_set_on_done(op->call, NULL, NULL);
     if (op->kind == W_SUBMIT) done_submit(op, rc, err);
+    else if (op->kind == W_DELETE) done_delete(op, rc, err);
     else done_cancel(op, rc, err);
     free(op->spec_text);
     free(op);
@@ -164,5 +201,25 @@ void svc_write_cancel(brn_rpc_call *call, brn_service *svc, int64_t id)
     op->id = id;
     char what[64];
     snprintf(what, sizeof what, "the cancel of job %lld", (long long)id);
+    post(op, call, what);
+}
+
+void svc_write_delete(brn_rpc_call *call, brn_service *svc, int64_t id)
+{
+    svc_write_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    op->kind = W_DELETE;
+    op->svc = svc;
+    op->id = id;
+    if (jobdir_path(op->dir, sizeof op->dir, svc->state_dir, id)) {
+        free(op);
+        rpc_call_fail(call, GRPC_STATUS_INTERNAL, "the state directory's path is too long");
+        return;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "the deletion of job %lld", (long long)id);
     post(op, call, what);
 }

@@ -244,6 +244,11 @@ int store_job_count_crash(brn_store *s, int64_t id, int *crashes, char *err, siz
 int store_job_set_progress(brn_store *s, int64_t id, int epoch, long step, long total_steps,
                            char *err, size_t errlen);
 
+/* Delete a finished job's record and everything stored with it (epochs, diagnostics,
+ * checkpoint records, labels). STORE_CONFLICT for a job that is not final (the message
+ * names its state), STORE_NOT_FOUND if there is none. */
+int store_job_delete(brn_store *s, int64_t id, char *err, size_t errlen);
+
 /* Mark a QUEUED or RUNNING job as cancel-requested (the scheduler then stops it, or the
  * service cancels a QUEUED job directly). STORE_CONFLICT for a final job. */
 int store_job_request_cancel(brn_store *s, int64_t id, char *err, size_t errlen);

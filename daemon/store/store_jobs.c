@@ -561,3 +561,24 @@ fail:
     sqlite3_reset(st);
     return rc;
 }
+
+int store_job_delete(brn_store *s, int64_t id, char *err, size_t errlen)
+{
+    brn_job_state st_now;
+    int rc = job_state(s, id, &st_now, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (!store_job_state_is_final(st_now))
+        return brn_errorf(err, errlen, STORE_CONFLICT, "job %lld is %s: cancel it first, then delete it",
+                          (long long)id, store_job_state_name(st_now));
+    sqlite3_stmt *st;
+    /* the foreign keys cascade to epochs, renorm_diag, checkpoints and job_labels */
+    STMT_OR_RETURN(st, STMT_JOB_DELETE, "DELETE FROM jobs WHERE id = ?1 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')");
+    sqlite3_bind_int64(st, 1, id);
+    SQL_CHECK(sqlite3_step(st), SQLITE_DONE);
+    if (sqlite3_changes(s->db) != 1)
+        rc = brn_errorf(err, errlen, STORE_CONFLICT, "job %lld changed state concurrently", (long long)id);
+fail:
+    sqlite3_reset(st);
+    return rc;
+}

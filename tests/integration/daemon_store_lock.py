@@ -34,6 +34,23 @@ def main():
             check(time.time() < deadline, "no epoch stored in 30 s")
             time.sleep(0.05)
 
+        # the README's backups, taken while the job trains: consistent copies
+        for how in ("backup", "vacuum"):
+            copy = os.path.join(tmp, "copy-%s.db" % how)
+            src = sqlite3.connect(d.db, timeout=10)
+            if how == "backup":
+                dst = sqlite3.connect(copy)
+                src.backup(dst)
+                dst.close()
+            else:
+                src.execute("VACUUM INTO ?", (copy,))
+            src.close()
+            con = sqlite3.connect(copy)
+            check(con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "%s copy is damaged" % how)
+            check(con.execute("SELECT count(*) FROM jobs WHERE id = ?", (job.id,)).fetchone()[0] == 1,
+                  "%s copy lacks the job" % how)
+            con.close()
+
         held = threading.Event()
         release = threading.Event()
 
