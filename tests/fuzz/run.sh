@@ -9,6 +9,10 @@ BUILD=${1:-build/fuzz}
 case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac   # absolute: a target may chdir
 SECS=${2:-6}
 export OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1
+# the targets' scratch files (dataset files, config files) stay under the build directory
+export TMPDIR="$BUILD/tmp"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 passed=0 failed=0
 for bin in "$BUILD"/fuzz_*; do
     [ -x "$bin" ] || continue
