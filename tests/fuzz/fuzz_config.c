@@ -1,6 +1,7 @@
 /* Fuzz target: brnd's config file (--config), through serve_main itself. The command line
- * names a state directory that cannot be created, so every input ends after the options are
- * read: parsed and refused with a message, or accepted and then stopped at the directory.
+ * names a state directory that cannot be created (and the log file), so every input ends
+ * after the options are read: parsed and refused with a message, or accepted and then
+ * stopped at the directory.
  * Nothing may crash or leak either way. */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,8 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f) abort();
     if (size) fwrite(data, 1, size, f);
     fclose(f);
-    char *argv[] = {"--config", path, "--state-dir", "/proc/brn-fuzz/no/such/dir", NULL};
-    int rc = serve_main(4, argv);
+    /* flags override the file: no input may choose where the log goes or what is created */
+    char *argv[] = {"--config", path, "--state-dir", "/proc/brn-fuzz/no/such/dir", "--log-file", "/dev/null", NULL};
+    int rc = serve_main(6, argv);
     if (rc == 0) abort(); /* the state directory cannot exist: never a clean run */
     return 0;
 }
