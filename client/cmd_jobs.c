@@ -245,13 +245,15 @@ int cmd_info(cli *c, int argc, char **argv)
         printf("devices:\n");
         for (size_t k = 0; k < r->n_devices; k++) {
             const Brn__V1__Device *d = r->devices[k];
-            printf("  %-5s %s", d->kind, d->name);
+            printf("  %-7s %s", d->id && d->id[0] ? d->id : d->kind, d->name);
             if (d->memory_bytes > 0) printf("  (%.1f GiB", d->memory_bytes / (1024.0 * 1024 * 1024));
             if (d->memory_bytes > 0 && d->memory_budget_bytes > 0)
                 printf(", budget per job %.1f GiB", d->memory_budget_bytes / (1024.0 * 1024 * 1024));
             if (d->memory_bytes > 0) printf(")");
+            if (d->running_job > 0) printf("  running job %lld", (long long)d->running_job);
             printf("\n");
         }
+        if (r->gpu_unavailable && r->gpu_unavailable[0]) printf("  (no GPU: %s)\n", r->gpu_unavailable);
         const Brn__V1__ServerLimits *l = r->limits;
         if (l)
             printf("limits: %d cores; per job %d epochs, %lld steps, %.1f GiB of checkpoints (the newest %d epoch "

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "common/limits.h"
 
+#include "backend.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -221,6 +223,16 @@ void limits_resolve(brn_limits *l)
     CPU_ZERO(&set);
     int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
     l->cpu_cores = cores > 0 ? cores : 1;
+    /* every GPU without a configured budget gets a share of its memory */
+    brn_device_desc devs[1 + BRN_MAX_GPUS];
+    const int n = brn_devices_list(devs, 1 + BRN_MAX_GPUS, NULL, 0);
+    for (int i = 1; i < n; i++) {
+        if (limits_memory_budget(l, devs[i].id) > 0) continue;
+        brn_device_budget *g = budget_slot(l, devs[i].id);
+        if (!g) break;
+        g->bytes = (int64_t)((double)devs[i].memory_bytes * LIMITS_DEFAULT_GPU_MEMORY_FRACTION);
+        g->from_machine = 1;
+    }
     if (limits_memory_budget(l, "cpu") > 0) return;
     int64_t avail = meminfo_bytes("MemAvailable"), cg = cgroup_memory_max();
     if (avail <= 0) avail = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);

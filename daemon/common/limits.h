@@ -17,6 +17,7 @@
 
 /* Defaults (see limits_defaults and README "Operating brnd"). */
 #define LIMITS_DEFAULT_MEMORY_FRACTION 0.8     /* of MemAvailable (or the cgroup's limit) */
+#define LIMITS_DEFAULT_GPU_MEMORY_FRACTION 0.9 /* of a GPU's memory (its context and cuDNN take the rest) */
 #define LIMITS_DEFAULT_MAX_EPOCHS 10000
 #define LIMITS_DEFAULT_MAX_STEPS 1000000000L
 #define LIMITS_DEFAULT_MAX_QUEUED 1000

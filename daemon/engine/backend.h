@@ -27,6 +27,10 @@
 
 typedef struct brn_backend brn_backend;
 
+/* The most workspace a GPU convolution may take (the fastest algorithm that fits is
+ * chosen), so that a job's device memory can be estimated before it runs. */
+#define BRN_GPU_WORKSPACE_LIMIT ((size_t)256 << 20)
+
 /* Values that change every step, kept in backend memory (uploaded by the trainer). */
 typedef struct brn_step_scalars {
     double lr;

@@ -76,10 +76,11 @@ typedef struct brn_train_hooks {
 int brn_train(const brn_job_spec *spec, const char *resume, const brn_train_hooks *hooks,
               char *err, size_t errlen);
 
-/* Peak memory of a job, estimated from its spec and the dataset's nominal size before
- * anything is loaded (admission control). */
+/* Peak memory of a job on its device (spec->device: the CPU, or a GPU for cuda/cuda:N),
+ * estimated from its spec and the dataset's nominal size before anything is loaded
+ * (admission control). */
 typedef struct brn_job_memory {
-    int threads;              /* CPU threads the job would use */
+    int threads;              /* CPU threads the job would use (0 on a GPU) */
     size_t parameters;
     size_t model_bytes;       /* parameters, gradients, optimizer, running stats, activations, scratch */
     size_t data_bytes;        /* the dataset in memory and the staged batch */

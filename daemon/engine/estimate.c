@@ -15,6 +15,8 @@ int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size
     brn_backend *cpu;
     int rc = brn_cpu_backend_create(s->threads, &cpu, err, errlen);
     if (rc) return rc;
+    int gpu_index;
+    const int gpu = brn_device_is_cuda(s->device, &gpu_index);
     const brn_model_config mc = {
         .depth = s->depth, .width = s->width, .in_c = d.c, .in_h = d.h, .in_w = d.w, .classes = d.classes,
         .max_batch = s->batch_size, .norm = s->norm, .eps = s->norm_eps, .microbatch = s->microbatch,
@@ -28,6 +30,18 @@ int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size
     out->threads = s->threads > 0 ? s->threads : brn_cpu_default_threads();
     out->parameters = m.parameters;
     out->model_bytes = m.total_bytes;
+    if (gpu) {
+        /* on a GPU: activations in the job's precision (bf16 halves them; the fp32 norm
+         * statistics and logits are a small part), the workspace at most the GPU limit,
+         * bf16 shadow weights, and the data staged per batch only */
+        const size_t acts = s->precision == BRN_PRECISION_BF16 ? m.activation_bytes / 2 : m.activation_bytes;
+        const size_t shadow = s->precision == BRN_PRECISION_BF16 ? m.parameters * 2 : 0;
+        out->threads = 0;
+        out->model_bytes = m.state_bytes + acts + BRN_GPU_WORKSPACE_LIMIT + shadow;
+        out->data_bytes = (size_t)s->batch_size * (image * sizeof(float) + sizeof(int));
+        out->total_bytes = out->model_bytes + out->data_bytes;
+        return 0;
+    }
     /* both splits as bytes, the epoch's order, one staged batch of floats and labels */
     out->data_bytes = (size_t)(d.train_n + d.test_n) * (image + 1) + (size_t)d.train_n * sizeof(long) +
                       (size_t)s->batch_size * (image * sizeof(float) + sizeof(int));

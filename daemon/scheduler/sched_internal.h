@@ -85,8 +85,9 @@ struct brn_scheduler {
     char *state_dir, *data_dir;
     const brn_limits *limits;
     char *test_crash_name;          /* SCHED_TEST_CRASH_ENV, or NULL */
-    sched_worker *workers;
+    sched_worker *workers;          /* [0] the CPU, then the GPUs */
     int n_workers;
+    char why_no_gpu[256];
 
     uv_async_t async;
     pthread_mutex_t ev_lock;
@@ -112,6 +113,8 @@ double sched_now(void);
 uint64_t sched_now_ms(void);
 
 /* scheduler.c */
+/* Can device d run a job asking for spec's device and precision (see scheduler.h)? */
+int sched_device_fits(const brn_device_info *d, const brn_job_spec *spec, int server_has_gpu);
 int sched_claim(brn_scheduler *s, int64_t id);
 void sched_unclaim(brn_scheduler *s, int64_t id);
 void sched_check_stopped(brn_scheduler *s);

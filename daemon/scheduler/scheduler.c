@@ -8,11 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "common/log.h"
 
 /* A kick starts at most this many jobs (or fails at most this many bad ones); the
  * completions of those writes kick again. */
 #define KICK_MAX_PICKS 64
+/* Queued jobs a kick looks through for one whose device is free. */
+#define KICK_SCAN 256
 /* How often the scheduler's timer runs while it retries a failed read or watches a stop. */
 #define SCHED_TIMER_MS 100
 
@@ -30,12 +33,17 @@ double sched_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void cpu_info(brn_device_info *d, int cores)
+static void device_info(brn_device_info *d, const brn_device_desc *desc, int cpu_cores)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    snprintf(d->name, sizeof d->name, "cpu (%d cores)", cores > 0 ? cores : 1);
-    snprintf(d->kind, sizeof d->kind, "cpu");
-    d->memory_bytes = pages > 0 && page > 0 ? (int64_t)pages * page : 0;
+    memset(d, 0, sizeof *d);
+    _Static_assert(sizeof d->id == sizeof desc->id, "device ids are copied whole");
+    memcpy(d->id, desc->id, sizeof d->id);
+    snprintf(d->kind, sizeof d->kind, "%.*s", (int)sizeof desc->kind, desc->kind);
+    if (!strcmp(desc->kind, "cpu") && cpu_cores > 0)
+        snprintf(d->name, sizeof d->name, "cpu (%d core%s, OpenBLAS)", cpu_cores, cpu_cores == 1 ? "" : "s");
+    else
+        snprintf(d->name, sizeof d->name, "%s", desc->name);
+    d->memory_bytes = (int64_t)desc->memory_bytes;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -60,8 +68,10 @@ int scheduler_create(uv_loop_t *loop, brn_store *store, store_writer *writer, co
         LOG_WARN("%s is set: the job named '%s' aborts brnd when it starts (a test of crash loops)",
                  SCHED_TEST_CRASH_ENV, crash);
     }
-    /* one worker per device: the CPU for now (a CUDA worker joins when that backend exists) */
-    s->n_workers = 1;
+    /* one worker per device: the CPU, then every usable GPU */
+    brn_device_desc devs[1 + BRN_MAX_GPUS];
+    s->n_workers = brn_devices_list(devs, 1 + BRN_MAX_GPUS, s->why_no_gpu, sizeof s->why_no_gpu);
+    if (s->n_workers > 1) s->why_no_gpu[0] = 0;
     s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
     if (!s->state_dir || !s->data_dir || !s->workers) goto fail_free;
     pthread_mutex_init(&s->ev_lock, NULL);
@@ -72,7 +82,12 @@ int scheduler_create(uv_loop_t *loop, brn_store *store, store_writer *writer, co
     }
     s->async.data = s->timer.data = s;
     s->handles_open = 2;
-    cpu_info(&s->workers[0].info, s->limits ? s->limits->cpu_cores : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    for (int i = 0; i < s->n_workers; i++)
+        device_info(&s->workers[i].info, &devs[i], s->limits ? s->limits->cpu_cores : 0);
+    if (s->n_workers == 1) LOG_INFO("devices: the CPU only (no GPU: %s)", s->why_no_gpu);
+    for (int i = 1; i < s->n_workers; i++)
+        LOG_INFO("device %s: %s, %.1f GiB", s->workers[i].info.id, s->workers[i].info.name,
+                 (double)s->workers[i].info.memory_bytes / (1 << 30));
     for (int i = 0; i < s->n_workers; i++) {
         s->workers[i].sched = s;
         if ((rc = worker_start(&s->workers[i], err, errlen))) goto fail_workers;
@@ -95,13 +110,56 @@ fail:
     return rc;
 }
 
-int scheduler_device_available(const brn_scheduler *s, const char *device)
+int sched_device_fits(const brn_device_info *d, const brn_job_spec *spec, int server_has_gpu)
 {
-    if (!device || !device[0] || strcmp(device, "auto") == 0) return s->n_workers > 0;
-    for (int i = 0; i < s->n_workers; i++)
-        if (strcmp(s->workers[i].info.kind, device) == 0) return 1;
-    return 0;
+    const int gpu = !strcmp(d->kind, "cuda");
+    int index;
+    if (!strcmp(spec->device, "cpu")) return !gpu && spec->precision == BRN_PRECISION_FP32;
+    if (!strcmp(spec->device, "cuda")) return gpu;
+    if (brn_device_is_cuda(spec->device, &index)) return gpu && !strcmp(d->id, spec->device);
+    /* auto: a GPU when the server has one */
+    return server_has_gpu ? gpu : spec->precision == BRN_PRECISION_FP32;
 }
+
+static int worker_fits(const sched_worker *w, const brn_job_spec *spec, int has_gpu)
+{
+    return sched_device_fits(&w->info, spec, has_gpu);
+}
+
+int scheduler_check_device(const brn_scheduler *s, const brn_job_spec *spec, char *err, size_t errlen)
+{
+    const int has_gpu = s->n_workers > 1;
+    for (int i = 0; i < s->n_workers; i++)
+        if (worker_fits(&s->workers[i], spec, has_gpu)) return 0;
+    if (!strcmp(spec->device, "cpu") || (!has_gpu && !strcmp(spec->device, "auto"))) {
+        snprintf(err, errlen, "precision: %s needs a GPU (the CPU runs fp32 only)%s%s",
+                 brn_precision_name(spec->precision), has_gpu ? "" : "; this server has none: ",
+                 has_gpu ? "" : s->why_no_gpu);
+        return -1;
+    }
+    if (!has_gpu) {
+        snprintf(err, errlen, "device: %s is not available on this server: %s", spec->device, s->why_no_gpu);
+        return -1;
+    }
+    size_t o = (size_t)snprintf(err, errlen, "device: %s is not available on this server (its GPUs:", spec->device);
+    for (int i = 1; i < s->n_workers && o < errlen; i++)
+        o += (size_t)snprintf(err + o, errlen - o, "%s %s", i > 1 ? "," : "", s->workers[i].info.id);
+    if (o < errlen) snprintf(err + o, errlen - o, ")");
+    return -1;
+}
+
+void scheduler_budget_device(const brn_scheduler *s, const brn_job_spec *spec, char *out, size_t n)
+{
+    const int has_gpu = s->n_workers > 1;
+    for (int i = 0; i < s->n_workers; i++)
+        if (worker_fits(&s->workers[i], spec, has_gpu)) {
+            snprintf(out, n, "%s", s->workers[i].info.id);
+            return;
+        }
+    snprintf(out, n, "cpu");
+}
+
+const char *scheduler_gpu_unavailable(const brn_scheduler *s) { return s->why_no_gpu; }
 
 int scheduler_devices(const brn_scheduler *s, brn_device_info *out, int max)
 {
@@ -167,42 +225,6 @@ static void kick_later(brn_scheduler *s, const char *e)
     timer_want(s);
 }
 
-/* The next job: recovered ones first (if still queued), then the store's queue order,
- * skipping claimed jobs. 0 with *row filled, STORE_NOT_FOUND, or a read error. */
-static int next_job(brn_scheduler *s, brn_job_row *row)
-{
-    char e[256];
-    while (s->n_resume > 0) {
-        int64_t id = s->resume_first[0];
-        int rc = claimed(s, id) ? STORE_NOT_FOUND : store_job_get(s->store, id, row, e, sizeof e);
-        if (rc && rc != STORE_NOT_FOUND) {
-            kick_later(s, e);
-            return rc;
-        }
-        memmove(s->resume_first, s->resume_first + 1, (size_t)(--s->n_resume) * sizeof *s->resume_first);
-        if (rc == 0) {
-            if (row->state == BRN_JOB_QUEUED) return 0;
-            brn_job_row_free(row);
-        }
-    }
-    brn_job_row *rows = NULL;
-    int n = 0, rc = store_jobs_queued_first(s->store, s->n_claimed + 1, &rows, &n, e, sizeof e);
-    if (rc) {
-        kick_later(s, e);
-        return rc;
-    }
-    rc = STORE_NOT_FOUND;
-    for (int i = 0; i < n; i++) {
-        if (claimed(s, rows[i].id)) continue;
-        *row = rows[i];
-        memset(&rows[i], 0, sizeof rows[i]); /* moved out */
-        rc = 0;
-        break;
-    }
-    brn_job_rows_free(rows, n);
-    return rc;
-}
-
 /* The job cannot run: write it FAILED (claimed until written, so it is not picked again). */
 static void dispatch_fail(brn_scheduler *s, const brn_job_row *row, int code, const char *reason)
 {
@@ -210,40 +232,97 @@ static void dispatch_fail(brn_scheduler *s, const brn_job_row *row, int code, co
     sched_write_state(s, row->id, BRN_JOB_FAILED, reason, brn_error_name(code), 1);
 }
 
-/* Prepare the job's spec for this server and have its start written; the worker gets it
- * when that write is done (sched_ops.c). */
-static void dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
+static sched_worker *idle_worker_for(brn_scheduler *s, const brn_job_spec *spec)
+{
+    for (int i = 0; i < s->n_workers; i++)
+        if (!s->workers[i].busy && worker_fits(&s->workers[i], spec, s->n_workers > 1)) return &s->workers[i];
+    return NULL;
+}
+
+/* What to do with a queued job now: PLACE it on *w, FINISH it (cancelled while it was
+ * being recovered, or unable to run on this server: written here), or leave it WAITING
+ * for its device. */
+typedef enum { JOB_WAITING, JOB_PLACE, JOB_FINISHED } job_plan;
+
+static job_plan plan_job(brn_scheduler *s, const brn_job_row *row, brn_job_spec *spec, sched_worker **w)
 {
     char e[BRN_SPEC_PATH_LEN + 256];
-    brn_job_spec spec;
-    if (row->cancel_requested) { /* asked while it was being recovered */
+    if (row->cancel_requested) {
         sched_write_state(s, row->id, BRN_JOB_CANCELLED, "cancelled by request", NULL, 1);
-        return;
+        return JOB_FINISHED;
     }
-    if (brn_spec_from_json_text(row->spec_json, &spec, e, sizeof e) || brn_spec_validate(&spec, e, sizeof e)) {
+    if (brn_spec_from_json_text(row->spec_json, spec, e, sizeof e) || brn_spec_validate(spec, e, sizeof e)) {
         dispatch_fail(s, row, BRN_EINVAL, e);
-        return;
+        return JOB_FINISHED;
     }
-    if (strcmp(spec.device, "auto") && strcmp(spec.device, w->info.kind)) {
-        snprintf(e, sizeof e, "device: %s is not available on this server", spec.device);
+    if (scheduler_check_device(s, spec, e, sizeof e)) { /* e.g. its GPU is gone since it was queued */
         dispatch_fail(s, row, BRN_EDEVICE, e);
-        return;
+        return JOB_FINISHED;
     }
+    *w = idle_worker_for(s, spec);
+    return *w ? JOB_PLACE : JOB_WAITING;
+}
+
+/* The next job that can start now, in order: recovered ones first (while still queued),
+ * then the store's queue, skipping claimed jobs and jobs whose devices are all busy (a GPU
+ * job waiting does not hold back a CPU job behind it). 0 with *row, *spec and *w filled,
+ * STORE_NOT_FOUND, or a read error. Jobs that cannot run at all are finished on the way. */
+static int next_job(brn_scheduler *s, brn_job_row *row, brn_job_spec *spec, sched_worker **w)
+{
+    char e[256];
+    for (int i = 0; i < s->n_resume;) {
+        int64_t id = s->resume_first[i];
+        int rc = claimed(s, id) ? STORE_NOT_FOUND : store_job_get(s->store, id, row, e, sizeof e);
+        if (rc && rc != STORE_NOT_FOUND) {
+            kick_later(s, e);
+            return rc;
+        }
+        job_plan plan = rc == 0 && row->state == BRN_JOB_QUEUED ? plan_job(s, row, spec, w) : JOB_FINISHED;
+        if (plan == JOB_WAITING) {
+            brn_job_row_free(row);
+            i++;
+            continue;
+        }
+        memmove(s->resume_first + i, s->resume_first + i + 1, (size_t)(--s->n_resume - i) * sizeof *s->resume_first);
+        if (plan == JOB_PLACE) return 0;
+        if (rc == 0) brn_job_row_free(row);
+    }
+    brn_job_row *rows = NULL;
+    int n = 0, rc = store_jobs_queued_first(s->store, s->n_claimed + KICK_SCAN, &rows, &n, e, sizeof e);
+    if (rc) {
+        kick_later(s, e);
+        return rc;
+    }
+    rc = STORE_NOT_FOUND;
+    for (int i = 0; i < n && rc; i++) {
+        if (claimed(s, rows[i].id) || plan_job(s, &rows[i], spec, w) != JOB_PLACE) continue;
+        *row = rows[i];
+        memset(&rows[i], 0, sizeof rows[i]); /* moved out */
+        rc = 0;
+    }
+    brn_job_rows_free(rows, n);
+    return rc;
+}
+
+/* Prepare the job's spec for worker w and this server and have its start written; the
+ * worker gets it when that write is done (sched_ops.c). */
+static void dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row, brn_job_spec *spec)
+{
     /* the cores brnd may use now (the job was admitted with at most those it had then) */
     int cores = s->limits ? s->limits->cpu_cores : 0;
-    if (cores > 0 && (spec.threads <= 0 || spec.threads > cores)) {
-        if (spec.threads > cores)
-            LOG_INFO("job %lld: threads %d clamped to %d (the cores brnd may use)", (long long)row->id, spec.threads,
+    if (cores > 0 && (spec->threads <= 0 || spec->threads > cores)) {
+        if (spec->threads > cores)
+            LOG_INFO("job %lld: threads %d clamped to %d (the cores brnd may use)", (long long)row->id, spec->threads,
                      cores);
-        spec.threads = cores;
+        spec->threads = cores;
     }
     /* server-side settings: never taken from the client */
-    snprintf(spec.device, sizeof spec.device, "%s", w->info.kind);
-    snprintf(spec.data_dir, sizeof spec.data_dir, "%s", s->data_dir);
-    spec.init[0] = 0;
-    int n = snprintf(spec.checkpoint_dir, sizeof spec.checkpoint_dir, "%s/jobs/%lld", s->state_dir,
+    snprintf(spec->device, sizeof spec->device, "%s", w->info.id);
+    snprintf(spec->data_dir, sizeof spec->data_dir, "%s", s->data_dir);
+    spec->init[0] = 0;
+    int n = snprintf(spec->checkpoint_dir, sizeof spec->checkpoint_dir, "%s/jobs/%lld", s->state_dir,
                      (long long)row->id);
-    if (n >= (int)sizeof spec.checkpoint_dir) {
+    if (n >= (int)sizeof spec->checkpoint_dir) {
         dispatch_fail(s, row, BRN_EIO, "the state directory's path is too long for a job directory");
         return;
     }
@@ -253,25 +332,30 @@ static void dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row)
     w->wait_since_ms = sched_now_ms();
     atomic_store(&w->stop, STOP_NONE);
     int crash_for_test = s->test_crash_name && row->name && !strcmp(row->name, s->test_crash_name);
-    if (sched_write_start(s, w, row->id, &spec, crash_for_test)) {
+    if (sched_write_start(s, w, row->id, spec, crash_for_test)) {
         w->busy = w->starting = 0;
         w->running_id = 0;
     }
+}
+
+static int any_idle(const brn_scheduler *s)
+{
+    for (int i = 0; i < s->n_workers; i++)
+        if (!s->workers[i].busy) return 1;
+    return 0;
 }
 
 void scheduler_kick(brn_scheduler *s)
 {
     if (s->stopping || s->recovering > 0) return;
     s->kick_retry = 0;
-    int picks = 0;
-    for (int i = 0; i < s->n_workers; i++) {
-        sched_worker *w = &s->workers[i];
-        while (!w->busy && picks++ < KICK_MAX_PICKS) {
-            brn_job_row row;
-            if (next_job(s, &row)) break;
-            dispatch(s, w, &row);
-            brn_job_row_free(&row);
-        }
+    for (int picks = 0; picks < KICK_MAX_PICKS && any_idle(s); picks++) {
+        brn_job_row row;
+        brn_job_spec spec;
+        sched_worker *w = NULL;
+        if (next_job(s, &row, &spec, &w)) break;
+        dispatch(s, w, &row, &spec);
+        brn_job_row_free(&row);
     }
 }
 

@@ -34,7 +34,8 @@ typedef struct brn_sched_listener {
 } brn_sched_listener;
 
 typedef struct brn_device_info {
-    char name[128];     /* "cpu (2 cores)" */
+    char id[32];        /* "cpu", "cuda:0": what a job's device names */
+    char name[128];     /* "cpu (2 cores, OpenBLAS)", "NVIDIA H200" */
     char kind[16];      /* cpu | cuda */
     int64_t memory_bytes;
     int64_t running_job; /* 0 when idle */
@@ -76,10 +77,21 @@ void scheduler_kick(brn_scheduler *s);
  * then becomes CANCELLED. Returns 1 if the job was running here, 0 otherwise. */
 int scheduler_cancel(brn_scheduler *s, int64_t job_id);
 
-/* 1 when some device can run a job asking for this device ("cpu", "cuda", "auto"). */
-int scheduler_device_available(const brn_scheduler *s, const char *device);
+/* Placement. One worker per device: the CPU, then every usable GPU. A job's device picks
+ * its workers: "cpu"; "cuda:N"; "cuda" (any GPU); "auto" (any GPU when the server has one,
+ * else the CPU: a job is never moved to the CPU just because the GPUs are busy). A job
+ * whose precision is not fp32 needs a GPU. 0 when some worker here can run the job, else
+ * -1 with "device: ..." or "precision: ..." in err, saying what the server has. */
+int scheduler_check_device(const brn_scheduler *s, const brn_job_spec *spec, char *err, size_t errlen);
+
+/* The device a job is admitted against (memory budget, estimate): the CPU, or the first
+ * GPU it may run on. */
+void scheduler_budget_device(const brn_scheduler *s, const brn_job_spec *spec, char *out, size_t n);
 
 int scheduler_devices(const brn_scheduler *s, brn_device_info *out, int max);
+
+/* Why the server runs no GPU job ("" when it has one). */
+const char *scheduler_gpu_unavailable(const brn_scheduler *s);
 
 /* Shutdown, step 1: start nothing new, ask running jobs to stop (they checkpoint and stay
  * RUNNING for the next start to resume); done(user) runs once every worker is idle, or

@@ -17,14 +17,6 @@ int64_t admit_checkpoint_bytes(size_t parameters)
     return (int64_t)parameters * 2 * (int64_t)sizeof(float) + CHECKPOINT_MARGIN_BYTES;
 }
 
-const char *admit_budget_device(const char *d, char *buf, size_t n)
-{
-    if (!d[0] || !strcmp(d, "auto") || !strcmp(d, "cpu")) snprintf(buf, n, "cpu");
-    else if (!strcmp(d, "cuda")) snprintf(buf, n, "cuda:0");
-    else snprintf(buf, n, "%s", d);
-    return buf;
-}
-
 /* Epochs and steps the job asks for, directly or implied through the dataset's size. */
 static int check_length(const brn_limits *l, const brn_job_spec *s, char *err, size_t errlen)
 {
@@ -47,22 +39,27 @@ static int check_length(const brn_limits *l, const brn_job_spec *s, char *err, s
     return 0;
 }
 
-static int check_memory(const brn_limits *l, const brn_job_spec *s, size_t *parameters, char *err, size_t errlen)
+/* The estimate on the device the job will run on (its memory budget's). */
+static int check_memory(const brn_limits *l, const brn_job_spec *s, const char *device, size_t *parameters,
+                        char *err, size_t errlen)
 {
     brn_job_memory m;
-    char e[256], dev[64], need[32], budget[32], model[32], data[32];
-    if (brn_job_estimate(s, &m, e, sizeof e)) FAIL("%s", e);
+    brn_job_spec on = *s;
+    snprintf(on.device, sizeof on.device, "%s", device);
+    char e[256], need[32], budget[32], model[32], data[32], threads[32] = "";
+    if (brn_job_estimate(&on, &m, e, sizeof e)) FAIL("%s", e);
     *parameters = m.parameters;
-    admit_budget_device(s->device, dev, sizeof dev);
-    int64_t b = limits_memory_budget(l, dev);
+    int64_t b = limits_memory_budget(l, device);
     if (b < 0) return 0; /* a device without a budget: its worker checks what it can hold */
+    if (m.threads > 0) snprintf(threads, sizeof threads, " with %d thread%s", m.threads, m.threads == 1 ? "" : "s");
     if ((int64_t)m.total_bytes > b)
-        FAIL("memory: the job needs about %s (model %s with %d thread%s, data %s) but the %s memory budget of this "
-             "server is %s (--memory-budget); use a smaller batch_size, width or depth",
-             limits_format_bytes(need, sizeof need, (int64_t)m.total_bytes),
-             limits_format_bytes(model, sizeof model, (int64_t)m.model_bytes), m.threads, m.threads == 1 ? "" : "s",
-             limits_format_bytes(data, sizeof data, (int64_t)m.data_bytes), dev,
-             limits_format_bytes(budget, sizeof budget, b));
+        FAIL("memory: the job needs about %s on %s (model %s%s, data %s) but its memory budget on this server is %s "
+             "(--memory-budget); use a smaller batch_size, width or depth%s",
+             limits_format_bytes(need, sizeof need, (int64_t)m.total_bytes), device,
+             limits_format_bytes(model, sizeof model, (int64_t)m.model_bytes), threads,
+             limits_format_bytes(data, sizeof data, (int64_t)m.data_bytes),
+             limits_format_bytes(budget, sizeof budget, b),
+             strcmp(device, "cpu") && s->precision != BRN_PRECISION_BF16 ? ", or precision bf16" : "");
     return 0;
 }
 
@@ -82,7 +79,8 @@ static int check_disk(const brn_limits *l, const brn_job_spec *s, size_t paramet
     return 0;
 }
 
-int admit_job(const brn_limits *l, brn_job_spec *s, char *note, size_t note_len, char *err, size_t errlen)
+int admit_job(const brn_limits *l, brn_job_spec *s, const char *device, char *note, size_t note_len, char *err,
+              size_t errlen)
 {
     note[0] = 0;
     if (s->threads == 0 || s->threads > l->cpu_cores) {
@@ -91,7 +89,7 @@ int admit_job(const brn_limits *l, brn_job_spec *s, char *note, size_t note_len,
         s->threads = l->cpu_cores;
     }
     size_t parameters = 0;
-    if (check_length(l, s, err, errlen) || check_memory(l, s, &parameters, err, errlen) ||
+    if (check_length(l, s, err, errlen) || check_memory(l, s, device, &parameters, err, errlen) ||
         check_disk(l, s, parameters, err, errlen))
         return -1;
     return 0;

@@ -5,8 +5,9 @@
  * than that would only oversubscribe), then refuses with "field: reason" in err:
  *   epochs / steps beyond max_epochs / max_steps (the epochs a step count implies and the
  *   steps an epoch count implies included, from the dataset's nominal size);
- *   memory: the job's estimated peak (brn_job_estimate, with the clamped threads) above
- *   the memory budget of the device it would run on;
+ *   memory: the job's estimated peak on `device` (the device it would run on, see
+ *   scheduler_budget_device; brn_job_estimate, with the clamped threads) above that
+ *   device's memory budget;
  *   disk: the checkpoint files it would keep (last, the newest keep_epoch_checkpoints
  *   epoch-N files, one being written) above max_job_disk.
  * Returns 0, or -1 (INVALID_ARGUMENT: resending the same job cannot help). note receives
@@ -24,9 +25,7 @@
  * momentum as float32, plus the header and running statistics (bounded by the margin). */
 int64_t admit_checkpoint_bytes(size_t parameters);
 
-/* The memory budget's device for a spec's device ("auto" and "cpu" -> "cpu", "cuda" -> "cuda:0"). */
-const char *admit_budget_device(const char *spec_device, char *buf, size_t n);
-
-int admit_job(const brn_limits *limits, brn_job_spec *spec, char *note, size_t note_len, char *err, size_t errlen);
+int admit_job(const brn_limits *limits, brn_job_spec *spec, const char *device, char *note, size_t note_len,
+              char *err, size_t errlen);
 
 #endif

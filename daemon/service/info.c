@@ -155,21 +155,23 @@ void svc_get_server_info(brn_rpc_call *call, const ProtobufCMessage *msg, void *
     brn__v1__get_server_info_response__init(&resp);
     resp.version = (char *)BRN_VERSION;
 
-    brn_device_info dev[8];
-    Brn__V1__Device dmsg[8], *dptr[8];
-    int nd = scheduler_devices(svc->sched, dev, 8);
+    brn_device_info dev[1 + BRN_MAX_GPUS];
+    Brn__V1__Device dmsg[1 + BRN_MAX_GPUS], *dptr[1 + BRN_MAX_GPUS];
+    int nd = scheduler_devices(svc->sched, dev, 1 + BRN_MAX_GPUS);
     for (int i = 0; i < nd; i++) {
         brn__v1__device__init(&dmsg[i]);
         dmsg[i].name = dev[i].name;
         dmsg[i].kind = dev[i].kind;
+        dmsg[i].id = dev[i].id;
         dmsg[i].memory_bytes = dev[i].memory_bytes;
-        char budget_dev[64];
-        int64_t budget = limits_memory_budget(svc->limits, admit_budget_device(dev[i].kind, budget_dev, sizeof budget_dev));
+        dmsg[i].running_job = dev[i].running_job;
+        const int64_t budget = limits_memory_budget(svc->limits, dev[i].id);
         dmsg[i].memory_budget_bytes = budget > 0 ? budget : 0;
         dptr[i] = &dmsg[i];
     }
     resp.devices = dptr;
     resp.n_devices = (size_t)nd;
+    resp.gpu_unavailable = (char *)scheduler_gpu_unavailable(svc->sched);
 
     const char *names[16];
     int nn = brn_dataset_list_available(svc->data_dir, names, 16);

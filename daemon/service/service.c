@@ -147,12 +147,13 @@ void svc_submit_job(brn_rpc_call *call, const ProtobufCMessage *msg, void *user)
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return;
     }
-    if (!scheduler_device_available(svc->sched, spec.device)) {
-        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "device: %s is not available on this server", spec.device);
+    if (scheduler_check_device(svc->sched, &spec, err, sizeof err)) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return;
     }
-    char note[160];
-    if (admit_job(svc->limits, &spec, note, sizeof note, err, sizeof err)) {
+    char note[160], device[32];
+    scheduler_budget_device(svc->sched, &spec, device, sizeof device);
+    if (admit_job(svc->limits, &spec, device, note, sizeof note, err, sizeof err)) {
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
         return;
     }

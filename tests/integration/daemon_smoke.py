@@ -100,8 +100,13 @@ def test_basics(c, channel):
     check(c.health() == "SERVING", "health SERVING")
     check(code_of(lambda: c.health("no.such.Service"))[0] == grpc.StatusCode.NOT_FOUND, "health of an unknown service")
     info = c.server_info()
-    check(info.version != "" and len(info.devices) >= 1 and info.devices[0].kind == "cpu",
-          "server info: version %s, devices %s" % (info.version, [d.name for d in info.devices]))
+    check(info.version != "" and len(info.devices) >= 1 and info.devices[0].kind == "cpu" and
+          info.devices[0].id == "cpu" and info.devices[0].memory_budget_bytes > 0,
+          "server info: version %s, devices %s" % (info.version, [(d.id, d.name) for d in info.devices]))
+    gpus = [d for d in info.devices if d.kind == "cuda"]
+    check(all(d.id.startswith("cuda:") and d.memory_bytes > 0 for d in gpus), "GPUs listed with ids and memory")
+    check((gpus == []) == (info.gpu_unavailable != ""), "gpu_unavailable says why exactly when there is no GPU: %r"
+          % info.gpu_unavailable)
     t0 = time.time()
     code, _ = code_of(lambda: channel.unary_unary("/brn.v1.Trainer/NoSuchMethod")(b"", timeout=10))
     check(code == grpc.StatusCode.UNIMPLEMENTED and time.time() - t0 < 2, "unknown method: UNIMPLEMENTED at once")
@@ -146,6 +151,18 @@ def test_validation(c):
         code, details = code_of(lambda: c.submit(**dict(TINY, **fields)))
         check(code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(name + ":"),
               "invalid %s: %s %r" % (fields, code, details))
+    # placement: a device the server lacks, and a precision the CPU cannot run, are refused at submit
+    gpus = [d.id for d in c.server_info().devices if d.kind == "cuda"]
+    code, details = code_of(lambda: c.submit(**dict(TINY, device="cuda:%d" % len(gpus))))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("device: cuda:%d is not available" % len(gpus)),
+          "missing GPU: %r" % details)
+    code, details = code_of(lambda: c.submit(**dict(TINY, device="cpu", precision="bf16")))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("precision: bf16 needs a GPU"),
+          "bf16 on the CPU: %r" % details)
+    if not gpus:
+        code, details = code_of(lambda: c.submit(**dict(TINY, precision="tf32")))
+        check(code == grpc.StatusCode.INVALID_ARGUMENT and "this server has none" in details,
+              "tf32 without a GPU: %r" % details)
     code, details = code_of(lambda: c.submit(priority=5000, **TINY))
     check(code == grpc.StatusCode.INVALID_ARGUMENT and "priority" in details, "priority range: %r" % details)
     code, details = code_of(lambda: c.submit(name="x" * 65, **TINY))

@@ -49,9 +49,34 @@ static void test_job_estimate_scales(void)
     CHECK_STR_CONTAINS(err, "dataset");
 }
 
+/* On a GPU: no per-thread scratch, bf16 halves the activations, the data is not resident. */
+static void test_gpu_estimate(void)
+{
+    char err[256];
+    brn_job_spec s;
+    brn_spec_defaults(&s);
+    snprintf(s.dataset, sizeof s.dataset, "cifar10");
+    s.depth = 28, s.width = 10, s.batch_size = 128;
+    brn_job_memory cpu, fp32, bf16;
+    snprintf(s.device, sizeof s.device, "cpu");
+    CHECK_EQ_INT(brn_job_estimate(&s, &cpu, err, sizeof err), 0);
+    snprintf(s.device, sizeof s.device, "cuda:0");
+    CHECK_EQ_INT(brn_job_estimate(&s, &fp32, err, sizeof err), 0);
+    s.precision = BRN_PRECISION_BF16;
+    CHECK_EQ_INT(brn_job_estimate(&s, &bf16, err, sizeof err), 0);
+    CHECK_EQ_INT(fp32.threads, 0);
+    CHECK(fp32.data_bytes < cpu.data_bytes);
+    CHECK(bf16.model_bytes < fp32.model_bytes);
+    /* WRN-28-10 at batch 128: GiBs of activations, well above the workspace bound */
+    CHECK(fp32.model_bytes > ((size_t)2 << 30));
+    fprintf(stderr, "  WRN-28-10 b128 cifar10: cpu %.2f GiB, gpu fp32 %.2f GiB, gpu bf16 %.2f GiB\n",
+            cpu.total_bytes / 1073741824.0, fp32.total_bytes / 1073741824.0, bf16.total_bytes / 1073741824.0);
+}
+
 int main(void)
 {
     TEST(test_model_estimate_matches_allocation);
     TEST(test_job_estimate_scales);
+    TEST(test_gpu_estimate);
     return CHECK_DONE();
 }
