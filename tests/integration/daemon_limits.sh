@@ -20,7 +20,7 @@ case "$OUT" in *"budget per job 2.0 GiB"*"500 epochs"*) ;; *) fail "info does no
 
 note "extreme specs: refused with the limit named, or clamped"
 expect_rc 65 "$BRNCTL" submit --dataset synthetic --depth 28 --width 10 --batch-size 1024
-case "$OUT" in *"memory: the job needs about"*"GiB"*"cpu memory budget of this server is 2.0 GiB"*) ;; *) fail "$OUT" ;; esac
+case "$OUT" in *"memory: the job needs about"*"GiB on cpu"*"memory budget on this server is 2.0 GiB"*) ;; *) fail "$OUT" ;; esac
 expect_rc 65 "$BRNCTL" submit --dataset synthetic --depth 16 --width 8 --batch-size 4096
 case "$OUT" in *"memory:"*) ;; *) fail "$OUT" ;; esac
 expect_rc 65 "$BRNCTL" submit "${TINY[@]}" --epochs 100000

@@ -32,7 +32,7 @@ static brn_job_spec spec_of(const char *dataset, int depth, int width, int batch
 static int admit(brn_job_spec *s, char *err, size_t n)
 {
     char note[160];
-    return admit_job(&lim, s, note, sizeof note, err, n);
+    return admit_job(&lim, s, "cpu", note, sizeof note, err, n);
 }
 
 static void test_small_job_passes(void)
@@ -41,7 +41,7 @@ static void test_small_job_passes(void)
     char err[512] = "", note[160];
     brn_job_spec s = spec_of("synthetic", 10, 1, 32);
     s.threads = 0; /* all the cores brnd may use */
-    CHECK_EQ_INT(admit_job(&lim, &s, note, sizeof note, err, sizeof err), 0);
+    CHECK_EQ_INT(admit_job(&lim, &s, "cpu", note, sizeof note, err, sizeof err), 0);
     CHECK_EQ_INT(s.threads, 2);
     CHECK_EQ_INT(note[0], 0); /* 0 threads is not a clamp worth a note */
 }
@@ -54,7 +54,8 @@ static void test_huge_models_exceed_the_budget(void)
     CHECK_EQ_INT(admit(&s, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "memory: the job needs about");
     CHECK_STR_CONTAINS(err, "GiB");
-    CHECK_STR_CONTAINS(err, "cpu memory budget of this server is 8.0 GiB");
+    CHECK_STR_CONTAINS(err, "on cpu");
+    CHECK_STR_CONTAINS(err, "memory budget on this server is 8.0 GiB");
     s = spec_of("cifar10", 16, 8, 4096); /* 34 GiB */
     CHECK_EQ_INT(admit(&s, err, sizeof err), -1);
     CHECK_STR_CONTAINS(err, "memory:");
@@ -73,7 +74,7 @@ static void test_threads_are_clamped(void)
     char err[512], note[160];
     brn_job_spec s = spec_of("cifar10", 10, 1, 128);
     s.threads = 1024;
-    CHECK_EQ_INT(admit_job(&lim, &s, note, sizeof note, err, sizeof err), 0);
+    CHECK_EQ_INT(admit_job(&lim, &s, "cpu", note, sizeof note, err, sizeof err), 0);
     CHECK_EQ_INT(s.threads, 2);
     CHECK_STR_CONTAINS(note, "threads 1024 clamped to 2");
     /* the estimate is the clamped job's: 1024 threads of scratch would not fit 8 GiB */
