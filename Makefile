@@ -187,7 +187,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_LIBS) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_LIBS) $(SVC_LIBS) $(LDLIBS) $(CUDA_LIBS) -lstdc++
 
-cuda: $(CUDA_OBJ)
+cuda: $(CUDA_OBJ) $(if $(NVCC),$(BUILD)/bench_kernels)
+
+# The norm kernel benchmark (dev/cuda/): every variant validated against a reference, then
+# timed on WRN shapes; nvcc-built for a GPU (scripts/gpu-check.sh), and its emulated twin,
+# which validates the same variants on small shapes in `make test`.
+KERNEL_CUDA_OBJ := $(KERNEL_SRC:%.cu=$(BUILD)/cuda/%.o)
+BENCH_KERNELS_DEPS := dev/cuda/bench_kernels.cu $(wildcard dev/cuda/*.cuh daemon/engine/cuda/kernels/*.cuh)
+$(BUILD)/bench_kernels: $(BENCH_KERNELS_DEPS) $(KERNEL_CUDA_OBJ)
+	$(NVCC) $(NVCC_FLAGS) -Idev/cuda -o $@ dev/cuda/bench_kernels.cu $(KERNEL_CUDA_OBJ)
+
+$(BUILD)/emu/bench_kernels: $(BENCH_KERNELS_DEPS) $(BUILD)/libbrn_emu.a
+	$(CXX) $(EMU_FLAGS) -Idev/cuda -x c++ -o $@ dev/cuda/bench_kernels.cu -x none $(BUILD)/libbrn_emu.a
 
 # The README's test command: installs missing Debian packages, builds, runs every test.
 test:
@@ -195,21 +206,23 @@ test:
 	@$(MAKE) --no-print-directory all tests cuda
 	@BUILD=$(BUILD) tests/run.sh
 
-tests: $(TEST_BIN) $(GPU_TEST_BIN)
+tests: $(TEST_BIN) $(GPU_TEST_BIN) $(BUILD)/emu/bench_kernels
 
-# The CUDA kernel tests (emulated kernels and the emulation itself) again under AddressSanitizer
-# and UBSan, in a build directory of their own: `make asan`; other tests with
+# The CUDA kernel tests (emulated kernels and the emulation itself) and the kernel benchmark's
+# emulated validation again under AddressSanitizer and UBSan, in a build directory of their
+# own: `make asan`; other tests with
 # `make asan ASAN_TESTS="test_cuda_norm test_gradcheck"`.
 ASAN_BUILD ?= $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_TESTS ?= $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_cuda_*.c))
 asan:
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BRN_CUDA=0 CFLAGS="$(ASAN_FLAGS)" EMU_EXTRA="$(ASAN_FLAGS)" \
-	    $(ASAN_TESTS:%=$(ASAN_BUILD)/tests/%)
-	@fail=0; for t in $(ASAN_TESTS); do \
-	    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 OMP_WAIT_POLICY=passive $(ASAN_BUILD)/tests/$$t \
-	        >$(ASAN_BUILD)/$$t.log 2>&1; then echo "PASS $$t (asan+ubsan)"; \
-	    else fail=1; echo "FAIL $$t (asan+ubsan): $(ASAN_BUILD)/$$t.log"; tail -n 30 $(ASAN_BUILD)/$$t.log; fi; \
+	    $(ASAN_TESTS:%=$(ASAN_BUILD)/tests/%) $(ASAN_BUILD)/emu/bench_kernels
+	@fail=0; for t in $(ASAN_TESTS:%=tests/%) emu/bench_kernels; do \
+	    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 OMP_WAIT_POLICY=passive $(ASAN_BUILD)/$$t \
+	        >$(ASAN_BUILD)/$$(basename $$t).log 2>&1; then echo "PASS $$t (asan+ubsan)"; \
+	    else fail=1; echo "FAIL $$t (asan+ubsan): $(ASAN_BUILD)/$$(basename $$t).log"; \
+	        tail -n 30 $(ASAN_BUILD)/$$(basename $$t).log; fi; \
 	done; exit $$fail
 
 # Fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.c) built by Debian's clang with ASan and

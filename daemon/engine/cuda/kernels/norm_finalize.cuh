@@ -5,7 +5,8 @@
  *
  * A block of 256 threads serves one channel (or example) and its segments in rounds: the
  * block is cut into `slots` of tpg threads (tpg = 256 / slots, a multiple of 32), each slot
- * reduces one segment, and the slot's first thread ("leader") finishes that segment. */
+ * reduces one segment, and the slot's first thread ("leader") finishes that segment.
+ * (Kernels that are not templates are static: this header may serve several sources.) */
 #ifndef BRN_CUDA_NORM_FINALIZE_CUH
 #define BRN_CUDA_NORM_FINALIZE_CUH
 
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(FIN_THREADS)
 
 /* BN/BRN backward, block c: per group sg = sum g, sgz = sum g z; dgamma += sum over groups
  * of r sgz + d sg (r, d constants), dbeta += sg; coefficients of dx = k g - kmg - (x-mu) kx. */
-__global__ void __launch_bounds__(FIN_THREADS)
+[[maybe_unused]] static __global__ void __launch_bounds__(FIN_THREADS)
     bn_finalize_backward_kernel(float *__restrict__ coef, float *__restrict__ dgamma, float *__restrict__ dbeta,
                                 const float *__restrict__ partial, const float *__restrict__ saved,
                                 const float *__restrict__ gamma, norm_geom g, int tpg)
@@ -201,7 +202,7 @@ __global__ void __launch_bounds__(FIN_THREADS)
 /* GN/LN backward. Blocks [0, N): example n — per group s1 = sum gamma g, s2 = sum gamma g z,
  * and the coefficients of dx = is (gamma g - s1/m - z s2/m) per channel. Blocks [N, N+C):
  * channel c — dgamma += sum g z, dbeta += sum g over every example. */
-__global__ void __launch_bounds__(FIN_THREADS)
+[[maybe_unused]] static __global__ void __launch_bounds__(FIN_THREADS)
     gn_finalize_backward_kernel(float *__restrict__ coef, float *__restrict__ dgamma, float *__restrict__ dbeta,
                                 const float *__restrict__ partial, const float *__restrict__ saved,
                                 const float *__restrict__ gamma, norm_geom g, int tpg)
