@@ -43,7 +43,8 @@ typedef struct sched_op {
     int removed;                 /* CHECKPOINT out: epoch files removed */
     int max_crashes;             /* RECOVER in */
     recover_outcome outcome;     /* RECOVER out */
-    int crashes;
+    int crashes;                 /* RECOVER out: the job's crashes so far */
+    int counted;                 /* RECOVER out: this start counted one (its run was open) */
 } sched_op;
 
 /* ---- writer thread ---- */
@@ -79,6 +80,7 @@ static int apply_recover(brn_store *st, sched_op *op, char *err, size_t errlen)
     op->outcome = RECOVERED_NONE;
     if (state != BRN_JOB_RUNNING) return 0;
     if (open_run && (rc = store_job_count_crash(st, op->id, &op->crashes, err, errlen))) return rc;
+    op->counted |= open_run;
     if (op->max_crashes > 0 && op->crashes >= op->max_crashes) {
         snprintf(op->reason, sizeof op->reason, "crashed: brnd died while running this job %d time%s "
                  "(--max-crashes %d)", op->crashes, op->crashes == 1 ? "" : "s", op->max_crashes);
@@ -208,9 +210,11 @@ static void done_recover(sched_op *op, int rc, const char *err)
     else if (op->outcome == RECOVERED_CRASHED) LOG_ERROR("job %lld failed: %s", (long long)id, op->reason);
     else if (op->outcome == RECOVERED_CANCELLED) LOG_INFO("job %lld: cancelled (asked before the daemon stopped)", (long long)id);
     else if (op->outcome == RECOVERED_REQUEUED) {
-        if (op->crashes > 0 && op->max_crashes > 0)
-            LOG_WARN("job %lld: brnd died while running it (crash %d of at most %d); resuming it first",
+        if (op->counted && op->max_crashes > 0)
+            LOG_WARN("job %lld: brnd died while running it (crash %d; it fails at %d); resuming it first",
                      (long long)id, op->crashes, op->max_crashes);
+        else if (op->counted)
+            LOG_WARN("job %lld: brnd died while running it (crash %d); resuming it first", (long long)id, op->crashes);
         else
             LOG_INFO("job %lld: was running when the daemon stopped; resuming it first", (long long)id);
         s->resume_first[s->n_resume++] = id;

@@ -135,8 +135,8 @@ static void *writer_main(void *arg)
             if (!w->head) w->tail = NULL;
             finish_locked(w, op, rc, err);
             if (rc < 0) LOG_ERROR_LIMITED("store: %s failed (not retried): %s", op->what, err);
-            if (rc == 0 && w->failing) {
-                LOG_WARN("store: writing again after %.1f s and %ld failed attempts (%d writes waiting)",
+            if (rc == 0 && w->failing) { /* limited too: a flapping disk must not flood the log */
+                LOG_WARN_LIMITED("store: writing again after %.1f s and %ld failed attempts (%d writes waiting)",
                          (double)(now - w->failing_since) / 1000.0, w->failed_attempts, w->n_queued);
                 w->failing = 0;
             }
@@ -149,8 +149,8 @@ static void *writer_main(void *arg)
             w->failing = 1;
             w->failing_since = now;
             w->failed_attempts = 0;
-            LOG_ERROR("store: %s failed: %s; retrying with back-off (the service keeps answering; a job "
-                      "pauses at its next epoch until its metrics are stored)", op->what, err);
+            LOG_ERROR_LIMITED("store: %s failed: %s; retrying with back-off (the service keeps answering; a job "
+                              "pauses at its next epoch until its metrics are stored)", op->what, err);
         } else {
             LOG_ERROR_LIMITED("store: still failing after %.1f s (%ld attempts, %d writes waiting): %s: %s",
                               (double)(now - w->failing_since) / 1000.0, w->failed_attempts + 1, w->n_queued,
