@@ -248,6 +248,12 @@ static void op_done(void *arg, int rc, const char *err)
         if (!rc && op->total_steps > 0) sched_job_changed(s, id);
         break;
     case OP_EPOCH:
+        if (rc == STORE_UNAVAILABLE) {
+            /* given up at shutdown: the worker stays paused (scheduler_free leaves it so)
+             * and the epoch is trained again after the next start, so it cannot run ahead */
+            LOG_WARN("job %lld: epoch %d was not stored before the stop: %s", (long long)id, op->m.epoch, err);
+            break;
+        }
         /* a permanent failure cannot be retried: release the worker rather than hang it */
         if (rc) LOG_ERROR("job %lld: epoch %d could not be stored: %s", (long long)id, op->m.epoch, err);
         w->epoch_pending = 0;

@@ -4,8 +4,9 @@
 # rather than lose an epoch, nothing may be left RUNNING once space returns, and SIGTERM
 # must still stop it while the disk is full. The state directory is a small tmpfs in a
 # private mount namespace when this machine allows one (unshare -m); otherwise writes fail
-# through brnd's test VFS (BRND_TEST_STORE_FAULT_FILE), which answers SQLITE_FULL.
-if [ -z "${BRN_DISK_FULL_NS:-}" ] && command -v unshare >/dev/null && unshare -m --propagation private true 2>/dev/null; then
+# through brnd's test VFS (BRND_TEST_STORE_FAULT_FILE), which answers SQLITE_FULL
+# (BRN_DISK_FULL_MODE=fault forces that).
+if [ "${BRN_DISK_FULL_MODE:-}" != fault ] && [ -z "${BRN_DISK_FULL_NS:-}" ] && command -v unshare >/dev/null && unshare -m --propagation private true 2>/dev/null; then
     exec unshare -m --propagation private env BRN_DISK_FULL_NS=1 bash "$0" "$@"
 fi
 source "$(dirname "$0")/lib/client_lib.sh"

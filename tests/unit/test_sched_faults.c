@@ -31,13 +31,15 @@ static uv_timer_t tick;
 
 /* what the test watches */
 static int64_t job_a, job_b, job_c;
-static int scenario;              /* 1: fault at A's last epoch; 2: fault at C's first */
+/* 1: fault at A's last epoch; 2: fault at C's first; 3: as 2, then a stop while C is
+ * paused; 4: a new start without faults resumes C */
+static int scenario;
 static double fault_at;           /* when faults were switched on (0: off) */
 static int fault_done;
 static long progress_c, progress_c_at_mark;
 static double c_epoch2_trained_at;  /* the last batch of C's epoch 2 was reported */
 static double mark_at, cpu_at_mark;
-static int epochs_seen[4];        /* per job id (1..3): the highest epoch published */
+static int epochs_seen[8];        /* per job id (1..7): the highest epoch published */
 static double max_tick_late;
 static double last_tick;
 static struct timespec ckpt_mtime;
@@ -111,10 +113,10 @@ static void faults_on(void)
 
 static void on_epoch(void *user, int64_t id, const brn_epoch_metrics *m)
 {
-    if (id >= 1 && id <= 3) epochs_seen[id] = m->epoch;
+    if (id >= 1 && id < 8) epochs_seen[id] = m->epoch;
     if (fault_done || fault_at > 0) return;
     if (scenario == 1 && id == job_a && m->epoch == JOB_EPOCHS) faults_on();
-    if (scenario == 2 && id == job_c && m->epoch == 1) faults_on();
+    if ((scenario == 2 || scenario == 3) && id == job_c && m->epoch == 1) faults_on();
 }
 
 static void on_progress(void *user, int64_t id, const brn_step_info *s)
@@ -191,7 +193,7 @@ static void on_tick(uv_timer_t *t)
     if (fault_at > 0 && !fault_done) {
         /* the moment to start watching: A's worker is free / C finished epoch 2 (+0.5 s
          * for its evaluation and the call into on_epoch) */
-        if (mark_at == 0 && ((scenario == 1 && worker_done_with(job_a)) || (scenario == 2 && c_epoch2_trained_at > 0 &&
+        if (mark_at == 0 && ((scenario == 1 && worker_done_with(job_a)) || (scenario >= 2 && c_epoch2_trained_at > 0 &&
                                                                    now - c_epoch2_trained_at >= 0.5))) {
             mark_at = now;
             cpu_at_mark = cpu_s();
@@ -201,12 +203,17 @@ static void on_tick(uv_timer_t *t)
         if (mark_at > 0 && now - mark_at >= 1.0) {
             if (scenario == 1) check_scenario1(now);
             else check_scenario2(now);
-            store_fault_set(0);
             fault_done = 1;
+            if (scenario == 3) { /* stop with the disk still full: C must stay paused */
+                stopping = 1;
+                scheduler_stop(sched, on_sched_stopped, NULL);
+            } else {
+                store_fault_set(0);
+            }
         }
     }
     int done = scenario == 1 ? state_of(job_a) == BRN_JOB_SUCCEEDED && state_of(job_b) == BRN_JOB_SUCCEEDED
-                             : state_of(job_c) == BRN_JOB_SUCCEEDED;
+                             : scenario == 3 ? 0 : state_of(job_c) == BRN_JOB_SUCCEEDED;
     if ((done || now - started > 60) && !stopping) {
         CHECK(done); /* else: gave up after 60 s */
         stopping = 1;
@@ -230,8 +237,11 @@ static void run_scenario(int which)
     if (which == 1) {
         job_a = submit(rd, "a");
         job_b = submit(rd, "b");
-    } else {
+    } else if (which <= 3) {
         job_c = submit(rd, "c");
+        progress_c = 0;
+    } else {
+        fault_done = 1; /* no faults: resume and finish */
     }
     CHECK_EQ_INT(store_set_busy_timeout(rd, 100, err, sizeof err), 0);
     CHECK_EQ_INT(store_set_query_only(rd, err, sizeof err), 0);
@@ -251,14 +261,24 @@ static void run_scenario(int which)
     CHECK(fault_done);
     fprintf(stderr, "scenario %d: the loop was at most %.0f ms late\n", which, max_tick_late * 1e3);
     CHECK(max_tick_late < 0.5);
-    if (which == 1) {
+    if (which == 3) {
+        /* stopped while C was paused on an epoch the store could not take: its worker is
+         * left paused, so C's checkpoint is still the one from before that epoch */
+        usleep(700 * 1000);
+        struct timespec m;
+        ckpt_stat(&m);
+        CHECK(m.tv_sec == ckpt_mtime.tv_sec && m.tv_nsec == ckpt_mtime.tv_nsec);
+        CHECK_EQ_INT(stored_epochs(job_c), 1);
+        CHECK_EQ_INT(state_of(job_c), BRN_JOB_RUNNING); /* resumed at the next start */
+        store_fault_set(0);
+    } else if (which == 1) {
         CHECK_EQ_INT(state_of(job_a), BRN_JOB_SUCCEEDED);
         CHECK_EQ_INT(state_of(job_b), BRN_JOB_SUCCEEDED);
         CHECK_EQ_INT(stored_epochs(job_a), JOB_EPOCHS);
         CHECK_EQ_INT(stored_epochs(job_b), JOB_EPOCHS);
     } else {
         CHECK_EQ_INT(state_of(job_c), BRN_JOB_SUCCEEDED);
-        CHECK_EQ_INT(stored_epochs(job_c), JOB_EPOCHS); /* epoch 2 was kept and written later */
+        CHECK_EQ_INT(stored_epochs(job_c), JOB_EPOCHS); /* epoch 2 was kept (or trained again) and written */
         CHECK_EQ_INT(epochs_seen[job_c], JOB_EPOCHS);
     }
     store_close(rd);
@@ -266,6 +286,11 @@ static void run_scenario(int which)
 
 static void test_final_state_waits_for_the_disk(void) { run_scenario(1); }
 static void test_job_pauses_on_an_unstored_epoch(void) { run_scenario(2); }
+static void test_stop_while_paused_loses_nothing(void)
+{
+    run_scenario(3);
+    run_scenario(4);
+}
 
 int main(void)
 {
@@ -277,6 +302,7 @@ int main(void)
     limits_resolve(&limits);
     TEST(test_final_state_waits_for_the_disk);
     TEST(test_job_pauses_on_an_unstored_epoch);
+    TEST(test_stop_while_paused_loses_nothing);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
