@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "common/status.h"
 
 void cli_init(cli *c, const char *prog)
 {
@@ -185,7 +186,10 @@ int cli_fail(cli *c, const ctl_status *st, const char *what)
                 c->prog, c->conn.target, c->ca_file ? c->ca_file : getenv("BRN_CA") ? getenv("BRN_CA") : "gRPC's default roots");
         return EX_PROTOCOL;
     }
-    if (st->code == GRPC_STATUS_UNAVAILABLE)
+    if (st->code == GRPC_STATUS_UNAVAILABLE && !strncmp(st->message, BRN_STATUS_STORE_BUSY, strlen(BRN_STATUS_STORE_BUSY)))
+        fprintf(stderr, "%s: brnd is up but cannot use its database now (a full disk, or a lock held by another "
+                "process); nothing was changed: try again later\n", c->prog);
+    else if (st->code == GRPC_STATUS_UNAVAILABLE)
         fprintf(stderr, "%s: cannot reach brnd at %s (is it running? set --addr or BRN_ADDR)\n", c->prog,
                 c->conn.target);
     else if (st->code == GRPC_STATUS_UNAUTHENTICATED)

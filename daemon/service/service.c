@@ -77,7 +77,7 @@ void svc_fail_store(brn_rpc_call *call, brn_service *svc, int rc, const char *er
     else if (rc == STORE_UNAVAILABLE || (rc == BRN_EIO && store_error_is_transient(store_last_error_code(svc->store)))) {
         /* a full disk or a lock held elsewhere: nothing is wrong with the request */
         LOG_WARN_LIMITED("%s: %s", rpc_call_method(call), err);
-        rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s", err);
+        rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, BRN_STATUS_STORE_BUSY ": %s", err);
     } else {
         LOG_ERROR("%s: store: %s", rpc_call_method(call), err);
         rpc_call_fail(call, GRPC_STATUS_INTERNAL, "store: %s", err);

@@ -2,6 +2,7 @@
 #ifndef BRN_SVC_INTERNAL_H
 #define BRN_SVC_INTERNAL_H
 
+#include "common/status.h"
 #include "convert.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "service.h"

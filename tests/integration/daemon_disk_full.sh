@@ -105,6 +105,8 @@ stored_full=$(epochs_stored "$LONG")
 sleep 1
 [ "$(epochs_stored "$LONG")" -eq "$stored_full" ] || fail "epochs were stored while the disk was full?"
 [ "$(job_field "$QUEUED" state)" = QUEUED ] || fail "the queued job changed state: $(job_field "$QUEUED" state)"
+expect_rc 69 "$BRNCTL" submit "${TINY[@]}" --epochs 1 --name while-full   # 5 s: the write's deadline
+case "$OUT" in *"UNAVAILABLE: store busy"*"brnd is up but cannot use its database now"*) ;; *) fail "$OUT" ;; esac
 
 note "space returns: the paused job goes on, the queued one runs, nothing stays RUNNING"
 free_disk
