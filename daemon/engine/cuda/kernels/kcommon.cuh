@@ -10,6 +10,10 @@
 #include <stdint.h>
 
 #ifdef BRN_CUDA_EMU
+/* A test binary links both builds (libbrn.a's GPU kernels come in with the CUDA backend):
+ * the emulated ones live in a namespace of their own, or the linker would merge same-named
+ * kernels and templates of the two. */
+#define brnk brnk_emu
 #include "cuda/emu/emu.h"
 /* kernel<<<grid, block, smem, stream>>>(args...), returning 0 or the launch error */
 #define BRN_LAUNCH(kernel, grid, block, smem, stream, ...) \
