@@ -9,7 +9,8 @@
  *         gives the same bits on every run);
  *   tf32, bf16  the fastest algorithm by cuDNN's own timing (cudnnFind*), tensor cores
  *         allowed; heuristics where timing fails (memory) or a capture is in progress.
- * Each direction's cuDNN workspace is capped (CONV_WS_CAP).
+ * A plan's whole workspace stays within BRN_GPU_WORKSPACE_LIMIT (backend.h), so that the
+ * job's memory is known before it runs; the fastest algorithm that fits is taken.
  * bf16: the filter is read from the bf16 mirror of the fp32 weights (backend_cuda.cu); the
  * filter gradient is computed in bf16 into the workspace and added to the fp32 gradient.
  * Should cuDNN have no bf16 algorithm for a shape (a 3-channel input, say), that layer
@@ -23,7 +24,6 @@
 
 #include "cuda_internal.h"
 
-#define CONV_WS_CAP ((size_t)256 << 20)   /* per direction: enough for the fast implicit-GEMM algorithms */
 #define WS_ALIGN 256                      /* the model's arena aligns to 64; cuDNN's kernels like more */
 
 enum { DIR_FWD, DIR_DATA, DIR_FILTER, N_DIRS };
@@ -329,7 +329,7 @@ size_t brn_cu_conv_workspace(brn_backend *be, const brn_conv_shape *s)
     cuda_backend *cb = brn_cu_of(be);
     if (cb->status) return 0;
     conv_plan *p = plan_find(cb, s);
-    if (!p) p = plan_make(cb, s, CONV_WS_CAP, SIZE_MAX);
+    if (!p) p = plan_make(cb, s, SIZE_MAX, BRN_GPU_WORKSPACE_LIMIT);
     return p ? p->bytes : 0;   /* a failure stays pending: the model's synchronize reports it */
 }
 
