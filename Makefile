@@ -169,8 +169,8 @@ $(BUILD)/tests/test_gpu_%: tests/gpu/test_gpu_%.c tests/gpu/gpu_fixture.h $(BUIL
 	    $(CUDA_LIBS)
 
 # What a GPU machine builds (scripts/gpu-check.sh): the engine, `brnd train`, the GPU
-# tests and the benchmark, with ENGINE_ONLY=1.
-engine-only: $(BUILD)/engine-only/brnd $(GPU_TEST_BIN) $(BUILD)/bench_train
+# tests, the training benchmark and the kernel benchmark (dev/cuda), with ENGINE_ONLY=1.
+engine-only: $(BUILD)/engine-only/brnd $(GPU_TEST_BIN) $(BUILD)/bench_train $(if $(NVCC),$(BUILD)/bench_kernels)
 
 # The GPU tests alone; SKIP (exit 77) without a usable GPU.
 test-gpu: $(GPU_TEST_BIN)

@@ -19,7 +19,6 @@ ERR=${BENCH_ERR:-${OUTF%.jsonl}.err}
 T0=$SECONDS
 left() { echo $((BUDGET - (SECONDS - T0))); }
 : >"$OUTF"
-: >"$ERR"
 
 ours() { # depth width precision graph
     local t

@@ -9,9 +9,10 @@
 #                whole training runs against the CPU references in gpu-carry/ref, replay,
 #                checkpoints, out of memory; and `brnd train --device cuda|auto`
 #   3 sanitizer  compute-sanitizer memcheck and racecheck on small shapes
-#   4 bench      bench/gpu_bench.sh: ours (fp32/tf32/bf16, with and without the CUDA graph)
-#                beside PyTorch eager and torch.compile
-# Writes summary.txt and the logs (6 files) to $OUT when set, else build-gpu/out/. Without a
+#   4 bench      dev/cuda's bench_kernels --quick (our norm kernels' variants, validated,
+#                then timed: kernels.jsonl), then bench/gpu_bench.sh: ours (fp32/tf32/bf16,
+#                with and without the CUDA graph) beside PyTorch eager and torch.compile
+# Writes summary.txt and the logs (7 files) to $OUT when set, else build-gpu/out/. Without a
 # GPU it says, stage by stage, what it skipped, and exits 0. Exit 1 when a stage failed.
 #
 # Prepare on the development machine: `make gpu-carry` (fills the ignored gpu-carry/);
@@ -216,6 +217,14 @@ if [ "$built" != 1 ]; then stage_skip bench "nothing was built"
 elif [ -z "$GPU" ]; then stage_skip bench "no GPU"
 elif [ "$(left)" -lt 40 ]; then stage_skip bench "out of time"
 else
+    echo "===== bench_kernels --quick =====" >"$O/bench.log"
+    if [ -x "$B/bench_kernels" ] && [ "$(left)" -gt 150 ]; then
+        timeout "$(cap 60)" "$B/bench_kernels" --quick --json "$O/kernels.jsonl" >>"$O/bench.log" 2>&1
+        rc=$?
+        say "  bench_kernels --quick: $([ $rc = 0 ] && echo done || echo "exit $rc") (kernels.jsonl; its table in bench.log)"
+    else
+        say "  bench_kernels: skipped ($([ -x "$B/bench_kernels" ] && echo "out of time" || echo "not built"))"
+    fi
     BUILD=$B BUDGET=$(($(left) - 10)) BENCH_ERR=$O/bench.log bash bench/gpu_bench.sh "$O/bench.jsonl" 2>&1 |
         tee -a "$O/bench.log" | tee -a "$SUM"
     if grep -q '"impl":"brn-c"' "$O/bench.jsonl" 2>/dev/null; then stage_pass bench "(bench.jsonl, bench.log)"
