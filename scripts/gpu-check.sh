@@ -77,7 +77,7 @@ if [ -z "$NVCC" ]; then
     stage_skip build "no nvcc on this machine (the CUDA toolkit is needed); nothing else can run"
 else
     CUDA_HOME=$(cd "$(dirname "$NVCC")/.." && pwd)
-    SEARCH="$CUDA_HOME $(py_sites)"
+    SEARCH="$CUDA_HOME $(py_sites | sed 's|$|/nvidia|')"   # the nvidia-* wheels install under site-packages/nvidia
     cudnn_h=$(locate cudnn.h) cudnn_so=$(locate 'libcudnn.so.9') cublas_h=$(locate cublas_v2.h)
     cublas_so=$(locate 'libcublas.so.1[0-9]')
     why=
