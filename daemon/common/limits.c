@@ -15,7 +15,8 @@
 
 const char LIMITS_USAGE[] =
     "  --memory-budget B   memory a job may need per device: SIZE (the CPU) or DEVICE=SIZE[,...]\n"
-    "                      (default: 80% of MemAvailable at start, within the cgroup's memory.max)\n"
+    "                      (default: 80% of MemAvailable at start, within the cgroup's memory.max;\n"
+    "                      a GPU: 90% of its memory)\n"
     "  --max-epochs N      epochs per job (default 10000)\n"
     "  --max-steps N       optimizer steps per job (default 1000000000)\n"
     "  --max-queued N      queued jobs at once (default 1000)\n"
