@@ -20,6 +20,9 @@ import brn_client  # noqa: E402  (on the path brnd_proc set up)
 
 JOB = dict(dataset="synthetic", depth=10, width=1, train_subset=256, test_subset=64, batch_size=32, threads=1,
            epochs=10, seed=11, device="cpu")
+# each trial job trains about this long uninterrupted (epochs are sized to the machine's speed,
+# so that the kills land while it runs on a fast machine as on a loaded one)
+JOB_SECONDS = 5.0
 # what must repeat exactly (seconds and images_per_sec are timings)
 KEYS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "rmax", "dmax")
 MAX_KILLS = 40
@@ -49,6 +52,12 @@ def main():
     try:
         d.start()
         c = d.client()
+        probe = c.submit(name="probe", **dict(JOB, epochs=2)).id
+        c.wait(probe, timeout=120)
+        per_epoch = max(e.seconds for e in c.curves([probe])[0].epochs)
+        c.delete(probe)
+        JOB["epochs"] = int(min(200, max(10, JOB_SECONDS / max(per_epoch, 1e-3))))
+        print("%.3f s per epoch: %d epochs per job" % (per_epoch, JOB["epochs"]))
         ref = [c.submit(name="ref-%d" % i, **dict(JOB, seed=JOB["seed"] + i)).id for i in range(2)]
         for j in ref:
             final = c.wait(j, timeout=120)
