@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wrn import WRN, he_init  # noqa: E402
+import safetensors_io  # noqa: E402
+from wrn import WRN, design_state_dict, he_init  # noqa: E402
 
 
 def read_idx(path):
@@ -51,11 +52,17 @@ def main():
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--microbatch", type=int, default=0)
     p.add_argument("--rmax", type=float, default=3.0)
     p.add_argument("--dmax", type=float, default=5.0)
     p.add_argument("--renorm-warmup", type=int, default=0)
     p.add_argument("--rmax-steps", type=int, default=0)
     p.add_argument("--dmax-steps", type=int, default=0)
+    p.add_argument("--steps", type=int, default=0, help="train this many steps (0: --epochs)")
+    p.add_argument("--no-shuffle", action="store_true", help="batches in the data's order (brnd train --no-shuffle)")
+    p.add_argument("--save-init", metavar="PATH",
+                   help="write the initial weights as safetensors (for brnd train --init), then train")
+    p.add_argument("--step-losses", action="store_true", help="add the loss of every step to the JSON")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
@@ -72,23 +79,32 @@ def main():
     xte = torch.from_numpy((xte - mean) / std).unsqueeze(1)
     ytr, yte = torch.from_numpy(ytr), torch.from_numpy(yte)
 
-    model = WRN(a.depth, a.width, 10, 1, a.norm, momentum=a.norm_momentum)
+    model = WRN(a.depth, a.width, 10, 1, a.norm, momentum=a.norm_momentum, microbatch=a.microbatch)
     he_init(model)
+    if a.save_init:
+        safetensors_io.save(a.save_init, {k: v.detach().numpy() for k, v in design_state_dict(model).items()})
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
     spe = len(xtr) // a.batch_size
-    total = spe * a.epochs
+    total = a.steps if a.steps > 0 else spe * a.epochs
     t = 0
-    for _ in range(a.epochs):
+    step_losses = []
+    while t < total:
         model.train()
-        perm = torch.randperm(len(xtr))
-        for b in range(spe):
+        loss_sum, hits_sum, seen = 0.0, 0, 0
+        perm = torch.arange(len(xtr)) if a.no_shuffle else torch.randperm(len(xtr))
+        for b in range(min(spe, total - t)):
             idx = perm[b * a.batch_size:(b + 1) * a.batch_size]
             if a.norm == "brn":
                 model.set_renorm(ramp(t, a.renorm_warmup, a.rmax_steps, a.rmax, 1.0),
                                  ramp(t, a.renorm_warmup, a.dmax_steps, a.dmax, 0.0))
             for g in opt.param_groups:
                 g["lr"] = 0.5 * a.lr * (1 + math.cos(math.pi * t / total))
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            out = model(xtr[idx])
+            loss = F.cross_entropy(out, ytr[idx])
+            loss_sum += loss.item()
+            hits_sum += (out.argmax(1) == ytr[idx]).sum().item()
+            seen += 1
+            step_losses.append(loss.item())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -96,8 +112,12 @@ def main():
     model.eval()
     with torch.no_grad():
         hits = sum((model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum().item() for i in range(0, len(xte), 500))
-    print(json.dumps({"impl": "pytorch", "norm": a.norm, "steps": total, "test_acc": hits / len(xte),
-                      "final_train_loss": loss.item()}))
+    result = {"impl": "pytorch", "norm": a.norm, "microbatch": a.microbatch, "steps": total,
+              "test_acc": hits / len(xte), "final_train_loss": loss.item(),
+              "last_epoch_train_loss": loss_sum / seen, "last_epoch_train_acc": hits_sum / (seen * a.batch_size)}
+    if a.step_losses:
+        result["step_losses"] = step_losses
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
