@@ -127,7 +127,9 @@ typedef struct brn_backend_ops {
                          void *a, const void *x, const brn_step_scalars *sc, void *ws);
     void (*norm_backward)(brn_backend *be, const brn_norm_desc *d, const brn_norm_tensors *t, void *dx,
                           const void *da, const void *a, const void *x, void *ws);
-    /* acc += the r/d statistics of the last BRN training forward (saved, its groups) */
+    /* acc += the r/d statistics of the last BRN training forward (saved, its groups); nothing on
+     * a plain-BN step (sc->rmax <= 1 and sc->dmax <= 0, the warm-up), whose r = 1 and d = 0 would
+     * read as clipped. Decided from sc, not by the caller, so a recorded step replays it right. */
     void (*renorm_diag)(brn_backend *be, brn_diag_acc *acc, const float *saved, int channels, int groups,
                         const brn_step_scalars *sc);
     /* y = x * keep / (1-p), keep[i] = uniform(seed ^ salt, i) >= p with i the CNHW index */

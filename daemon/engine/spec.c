@@ -52,14 +52,14 @@ static const field_def FIELDS[] = {
     {"warmup_epochs", F_DOUBLE, OFF(warmup_epochs), 0, NULL, "linear LR warm-up length in epochs"},
     {"norm", F_ENUM, OFF(norm), 0, NORM_NAMES, "bn | brn | gn | ln | none"},
     {"norm_eps", F_DOUBLE, OFF(norm_eps), 0, NULL, "normalization epsilon"},
-    {"norm_momentum", F_DOUBLE, OFF(norm_momentum), 0, NULL, "running-average momentum (default: bn 0.1, brn 0.01)"},
+    {"norm_momentum", F_DOUBLE, OFF(norm_momentum), 0, NULL, "running-average momentum (default: bn 0.1; brn 50/steps within [0.01, 0.1])"},
     {"microbatch", F_INT, OFF(microbatch), 0, NULL, "normalization group size in examples (0 = whole batch)"},
     {"eval_stats", F_ENUM, OFF(eval_stats), 0, EVAL_NAMES, "moving | batch: statistics used at evaluation"},
-    {"rmax", F_DOUBLE, OFF(rmax), 0, NULL, "BRN final r_max"},
-    {"dmax", F_DOUBLE, OFF(dmax), 0, NULL, "BRN final d_max"},
-    {"renorm_warmup", F_LONG, OFF(renorm_warmup), 0, NULL, "BRN: steps of plain BN first (default ~4% of the run)"},
-    {"rmax_steps", F_LONG, OFF(rmax_steps), 0, NULL, "BRN: step at which r_max is reached (default ~30%)"},
-    {"dmax_steps", F_LONG, OFF(dmax_steps), 0, NULL, "BRN: step at which d_max is reached (default ~20%)"},
+    {"rmax", F_DOUBLE, OFF(rmax), 0, NULL, "BRN final r_max (the paper's: 3)"},
+    {"dmax", F_DOUBLE, OFF(dmax), 0, NULL, "BRN final d_max (the paper's: 5)"},
+    {"renorm_warmup", F_LONG, OFF(renorm_warmup), 0, NULL, "BRN: steps of plain BN first (default: 25% of the run)"},
+    {"rmax_steps", F_LONG, OFF(rmax_steps), 0, NULL, "BRN: step at which r_max is reached (default: 75% of the run)"},
+    {"dmax_steps", F_LONG, OFF(dmax_steps), 0, NULL, "BRN: step at which d_max is reached (default: 75% of the run)"},
     {"renorm_schedule", F_ENUM, OFF(renorm_schedule), 0, RENORM_NAMES, "linear (paper) | logistic (seed)"},
     {"t_delta", F_DOUBLE, OFF(t_delta), 0, NULL, "logistic schedule: t grows by this per step"},
     {"gn_groups", F_INT, OFF(gn_groups), 0, NULL, "group norm: groups per layer"},
@@ -98,8 +98,8 @@ void brn_spec_defaults(brn_job_spec *s)
     s->norm_eps = 1e-5;
     s->norm_momentum = -1.0;
     s->eval_stats = BRN_EVAL_MOVING;
-    s->rmax = 3.0;
-    s->dmax = 5.0;
+    s->rmax = BRN_DEFAULT_RMAX;
+    s->dmax = BRN_DEFAULT_DMAX;
     s->renorm_warmup = BRN_SPEC_AUTO;
     s->rmax_steps = BRN_SPEC_AUTO;
     s->dmax_steps = BRN_SPEC_AUTO;
@@ -408,20 +408,60 @@ static long round_frac(long total, double frac)
     return (long)llround((double)total * frac);
 }
 
+/* BRN's auto momentum: the running averages remember ~2% of the run (see spec.h). */
+static double brn_auto_momentum(long total_steps)
+{
+    double a = total_steps > 0 ? BRN_DEFAULT_MOMENTUM_STEPS / (double)total_steps : BRN_MAX_AUTO_MOMENTUM;
+    return a < BRN_MIN_AUTO_MOMENTUM ? BRN_MIN_AUTO_MOMENTUM : a > BRN_MAX_AUTO_MOMENTUM ? BRN_MAX_AUTO_MOMENTUM : a;
+}
+
 void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r)
 {
     memset(r, 0, sizeof *r);
+    const int brn = s->norm == BRN_NORM_BRN;
     r->steps_per_epoch = s->batch_size > 0 ? train_examples / s->batch_size : 0;
     r->total_steps = s->steps ? s->steps : r->steps_per_epoch * s->epochs;
-    r->norm_momentum = s->norm_momentum >= 0 ? s->norm_momentum : (s->norm == BRN_NORM_BRN ? 0.01 : 0.1);
+    r->norm_momentum = s->norm_momentum >= 0 ? s->norm_momentum
+                       : brn                 ? brn_auto_momentum(r->total_steps)
+                                             : BRN_BN_DEFAULT_MOMENTUM;
     /* The paper's 5k/25k/40k steps exceed most CIFAR-sized runs: scale to the run. */
     int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
-    r->renorm_warmup = s->renorm_warmup != BRN_SPEC_AUTO ? s->renorm_warmup : linear ? round_frac(r->total_steps, 0.04) : 0;
-    r->dmax_steps = s->dmax_steps != BRN_SPEC_AUTO ? s->dmax_steps : round_frac(r->total_steps, 0.20);
-    r->rmax_steps = s->rmax_steps != BRN_SPEC_AUTO ? s->rmax_steps : round_frac(r->total_steps, 0.30);
-    /* An average with momentum a forgets its start as (1-a)^t: below ~3/a steps it has not converged. */
-    r->momentum_too_slow = (s->norm == BRN_NORM_BN || s->norm == BRN_NORM_BRN) && s->eval_stats == BRN_EVAL_MOVING &&
-                           (double)r->total_steps * r->norm_momentum < 3.0;
+    r->renorm_warmup = s->renorm_warmup != BRN_SPEC_AUTO ? s->renorm_warmup
+                       : linear ? round_frac(r->total_steps, BRN_DEFAULT_WARMUP_FRACTION) : 0;
+    r->dmax_steps = s->dmax_steps != BRN_SPEC_AUTO ? s->dmax_steps : round_frac(r->total_steps, BRN_DEFAULT_RAMP_END_FRACTION);
+    r->rmax_steps = s->rmax_steps != BRN_SPEC_AUTO ? s->rmax_steps : round_frac(r->total_steps, BRN_DEFAULT_RAMP_END_FRACTION);
+    const double converged = BRN_MOMENTUM_CONVERGED_STEPS(r->norm_momentum);
+    r->momentum_too_slow = (s->norm == BRN_NORM_BN || brn) && s->eval_stats == BRN_EVAL_MOVING &&
+                           (double)r->total_steps < converged;
+    /* r and d compare each batch with the running averages: before those converged (from
+       their start at 0 and 1) the comparison is with the initial values */
+    r->renorm_before_converged = brn && r->renorm_warmup < r->total_steps && (double)r->renorm_warmup < converged;
+}
+
+int brn_spec_describe_renorm(const brn_job_spec *s, const brn_resolved *r, char *buf, size_t n)
+{
+    if (s->norm != BRN_NORM_BRN) {
+        if (n) buf[0] = 0;
+        return 0;
+    }
+    const int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
+    const int auto_sched = linear && (s->renorm_warmup == BRN_SPEC_AUTO || s->rmax_steps == BRN_SPEC_AUTO ||
+                                      s->dmax_steps == BRN_SPEC_AUTO);
+    const int auto_mom = s->norm_momentum < 0;
+    char tail[96] = "";
+    if (auto_sched || auto_mom)
+        snprintf(tail, sizeof tail, "; %s scaled to the run's %ld steps",
+                 auto_sched && auto_mom ? "schedule and momentum" : auto_sched ? "schedule" : "momentum",
+                 r->total_steps);
+    if (linear)
+        return snprintf(buf, n,
+                        "renorm schedule (linear): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld; "
+                        "running averages: momentum %g%s",
+                        r->renorm_warmup, s->dmax, r->dmax_steps, s->rmax, r->rmax_steps, r->norm_momentum, tail);
+    return snprintf(buf, n,
+                    "renorm schedule (logistic, t_delta %g): plain BN for %ld steps, then towards dmax %g and rmax %g; "
+                    "running averages: momentum %g%s",
+                    s->t_delta, r->renorm_warmup, s->dmax, s->rmax, r->norm_momentum, tail);
 }
 
 static void format_field(const brn_job_spec *s, const field_def *f, char *buf, size_t n)

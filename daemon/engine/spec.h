@@ -66,10 +66,10 @@ typedef struct brn_job_spec {
     /* normalization */
     brn_norm_kind norm;
     double norm_eps;
-    double norm_momentum;      /* < 0: default for the norm (BN 0.1, BRN 0.01) */
+    double norm_momentum;      /* < 0: default for the norm (BN 0.1, BRN scaled to the run) */
     int microbatch;            /* normalization group size in examples; 0 = the whole batch */
     brn_eval_stats eval_stats;
-    double rmax, dmax;
+    double rmax, dmax;         /* BRN's final limits (default BRN_DEFAULT_RMAX/DMAX) */
     long renorm_warmup;        /* BRN_SPEC_AUTO or steps of plain BN */
     long rmax_steps, dmax_steps; /* BRN_SPEC_AUTO or the step at which the final value is reached */
     brn_renorm_schedule renorm_schedule;
@@ -92,6 +92,26 @@ typedef struct brn_job_spec {
     int save_every;            /* write epoch-N.safetensors every N epochs; 0 = only last */
 } brn_job_spec;
 
+/* BRN defaults, chosen from the study in docs/experiments.md (short runs: a few hundred steps).
+ * Final limits: those of the Group Norm paper's BRN baseline (Wu & He 2018), not the Batch Renorm
+ * paper's 3 and 5, which in short runs destabilize training while the learning rate is high. */
+#define BRN_DEFAULT_RMAX 1.5
+#define BRN_DEFAULT_DMAX 0.5
+/* Auto schedule: plain BN for the first quarter of the run, then rmax and dmax ramp linearly to
+ * their final values at three quarters. */
+#define BRN_DEFAULT_WARMUP_FRACTION 0.25
+#define BRN_DEFAULT_RAMP_END_FRACTION 0.75
+/* Auto running-average momentum of BRN: BRN_DEFAULT_MOMENTUM_STEPS / total steps within
+ * [BRN_MIN_AUTO_MOMENTUM, BRN_MAX_AUTO_MOMENTUM]: the averages' memory (~1/momentum steps) is
+ * 2% of the run; the paper's 0.01 from 5,000 steps on, BN's 0.1 below 500. */
+#define BRN_DEFAULT_MOMENTUM_STEPS 50.0
+#define BRN_MIN_AUTO_MOMENTUM 0.01
+#define BRN_MAX_AUTO_MOMENTUM 0.1
+/* BN's default momentum (PyTorch's). */
+#define BRN_BN_DEFAULT_MOMENTUM 0.1
+/* An average with momentum a forgets its start as (1-a)^t: it has converged after ~3/a steps. */
+#define BRN_MOMENTUM_CONVERGED_STEPS(a) (3.0 / (a))
+
 /* Values the spec implies once the dataset size is known. */
 typedef struct brn_resolved {
     long steps_per_epoch;
@@ -99,6 +119,7 @@ typedef struct brn_resolved {
     long renorm_warmup, rmax_steps, dmax_steps;
     double norm_momentum;
     int momentum_too_slow;     /* the run is too short for the running averages to converge */
+    int renorm_before_converged; /* BRN's r and d start before the running averages converged */
 } brn_resolved;
 
 void brn_spec_defaults(brn_job_spec *s);
@@ -117,6 +138,11 @@ int brn_spec_validate(const brn_job_spec *s, char *err, size_t errlen);
 
 /* total steps from dataset size; fills renorm schedule and momentum defaults */
 void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *r);
+
+/* One line saying how BRN will run (empty for other norms): the schedule and the
+ * running-average momentum, and which of them were scaled to the run. Returns the length
+ * snprintf would write. */
+int brn_spec_describe_renorm(const brn_job_spec *s, const brn_resolved *r, char *buf, size_t n);
 
 /* JSON round trip (all fields, names as in the flags with '_'). */
 json_t *brn_spec_to_json(const brn_job_spec *s);

@@ -200,11 +200,17 @@ static void announce(run *r)
         .device = r->be->description,
     };
     if (r->hooks && r->hooks->on_start) r->hooks->on_start(r->hooks->user, &info);
-    if (s->norm == BRN_NORM_BRN)
-        run_log(r, 0, "renorm schedule (%s): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld%s",
-              s->renorm_schedule == BRN_RENORM_LINEAR ? "linear" : "logistic", r->res.renorm_warmup, s->dmax,
-              r->res.dmax_steps, s->rmax, r->res.rmax_steps,
-              s->renorm_warmup == BRN_SPEC_AUTO ? " (scaled to the run's length)" : "");
+    if (s->norm == BRN_NORM_BRN) {
+        char line[512];
+        brn_spec_describe_renorm(s, &r->res, line, sizeof line);
+        run_log(r, 0, "%s", line);
+        if (r->res.renorm_before_converged && !r->res.momentum_too_slow)   /* else the warning below says it */
+            run_log(r, 1,
+                    "renorm-warmup %ld: r and d start before the running averages converged (~%.0f steps at "
+                    "norm-momentum %g) and are clipped against their initial values; raise --renorm-warmup or "
+                    "--norm-momentum",
+                    r->res.renorm_warmup, BRN_MOMENTUM_CONVERGED_STEPS(r->res.norm_momentum), r->res.norm_momentum);
+    }
     if (s->sampling == BRN_SAMPLING_NON_IID)
         run_log(r, 0, "non-i.i.d. batches: %d labels x %d examples%s", r->batcher.labels_per_batch,
                 s->batch_size / r->batcher.labels_per_batch, s->labels_per_batch == BRN_SPEC_AUTO ? " (auto)" : "");
@@ -212,7 +218,7 @@ static void announce(run *r)
         run_log(r, 1,
               "norm-momentum %g: the running statistics need ~%.0f steps to converge but the run has %ld; "
               "evaluation with moving statistics will suffer (raise --norm-momentum or train longer)",
-              r->res.norm_momentum, 3.0 / r->res.norm_momentum, r->res.total_steps);
+              r->res.norm_momentum, BRN_MOMENTUM_CONVERGED_STEPS(r->res.norm_momentum), r->res.total_steps);
 }
 
 /* The epoch's per-layer renorm diagnostics (BRN layers only). */

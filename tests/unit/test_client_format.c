@@ -165,7 +165,7 @@ static void test_curves_output(void)
     char label[160];
     curve_label(c[0], label, sizeof label);
     CHECK_STR_CONTAINS(label, "#3 with, comma brn WRN-10-1");
-    CHECK_STR_CONTAINS(label, "rmax=3 dmax=5 mb=4");
+    CHECK_STR_CONTAINS(label, "rmax=1.5 dmax=0.5 mb=4");
     curve_label(c[1], label, sizeof label);
     CHECK(!strstr(label, "rmax"));
     FILE *f;

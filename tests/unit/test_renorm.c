@@ -127,6 +127,8 @@ static void test_schedule(void)
     brn_job_spec s;
     brn_spec_defaults(&s);
     s.norm = BRN_NORM_BRN;
+    s.rmax = 3;   /* the paper's schedule */
+    s.dmax = 5;
     s.steps = 50000;
     s.renorm_warmup = 5000;
     s.rmax_steps = 40000;
@@ -151,15 +153,65 @@ static void test_schedule(void)
     brn_spec_resolve(&s, 100000, &r);
     brn_schedule_renorm(&s, &r, 5000, &rmax, &dmax);
     CHECK(rmax == 3 && dmax == 5);
-    /* scaled defaults: ~4% / 20% / 30% of the run */
+    /* the defaults scaled to the run (docs/experiments.md): plain BN for 25%, both limits
+       reached at 75%, final rmax 1.5 and dmax 0.5, momentum 50/steps within [0.01, 0.1] */
     brn_spec_defaults(&s);
     s.norm = BRN_NORM_BRN;
     s.steps = 1000;
     brn_spec_resolve(&s, 100000, &r);
-    CHECK_EQ_INT(r.renorm_warmup, 40);
-    CHECK_EQ_INT(r.dmax_steps, 200);
-    CHECK_EQ_INT(r.rmax_steps, 300);
+    CHECK_EQ_INT(r.renorm_warmup, 250);
+    CHECK_EQ_INT(r.dmax_steps, 750);
+    CHECK_EQ_INT(r.rmax_steps, 750);
+    CHECK_CLOSE(s.rmax, 1.5, 0, 0);
+    CHECK_CLOSE(s.dmax, 0.5, 0, 0);
+    CHECK_CLOSE(r.norm_momentum, 0.05, 1e-15, 0);
+    CHECK(!r.momentum_too_slow && !r.renorm_before_converged);
+    brn_schedule_renorm(&s, &r, 500, &rmax, &dmax);   /* half-way up the ramp */
+    CHECK_CLOSE(rmax, 1.25, 1e-12, 0);
+    CHECK_CLOSE(dmax, 0.25, 1e-12, 0);
+    char line[512];
+    brn_spec_describe_renorm(&s, &r, line, sizeof line);
+    CHECK_STR_CONTAINS(line, "plain BN for 250 steps, dmax 0.5 at step 750, rmax 1.5 at step 750");
+    CHECK_STR_CONTAINS(line, "momentum 0.05; schedule and momentum scaled to the run's 1000 steps");
+    /* the run: 3 epochs of 156 steps */
+    s.steps = 0;
+    s.epochs = 3;
+    s.batch_size = 64;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK_EQ_INT(r.total_steps, 468);
+    CHECK_EQ_INT(r.renorm_warmup, 117);
+    CHECK_EQ_INT(r.rmax_steps, 351);
+    CHECK_CLOSE(r.norm_momentum, 0.1, 0, 0);   /* 50/468 capped at BN's 0.1 */
+    /* long runs get the paper's momentum */
+    s.steps = 100000;
+    brn_spec_resolve(&s, 10000, &r);
     CHECK_CLOSE(r.norm_momentum, 0.01, 0, 0);
+    CHECK_EQ_INT(r.renorm_warmup, 25000);
+    /* given values are kept, and the line says what was scaled */
+    s.steps = 1000;
+    s.norm_momentum = 0.01;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK_CLOSE(r.norm_momentum, 0.01, 0, 0);
+    CHECK(r.renorm_before_converged);   /* 250 warm-up steps < the ~300 that 0.01 needs */
+    brn_spec_describe_renorm(&s, &r, line, sizeof line);
+    CHECK_STR_CONTAINS(line, "momentum 0.01; schedule scaled to the run's 1000 steps");
+    s.renorm_warmup = 400;
+    s.rmax_steps = 800;
+    s.dmax_steps = 600;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK(!r.renorm_before_converged);
+    brn_spec_describe_renorm(&s, &r, line, sizeof line);
+    CHECK_STR_CONTAINS(line, "plain BN for 400 steps, dmax 0.5 at step 600, rmax 1.5 at step 800");
+    CHECK(strstr(line, "scaled") == NULL);
+    /* BN keeps PyTorch's 0.1 and has no renorm line */
+    brn_spec_defaults(&s);
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK_CLOSE(r.norm_momentum, 0.1, 0, 0);
+    CHECK_EQ_INT(brn_spec_describe_renorm(&s, &r, line, sizeof line), 0);
+    CHECK(line[0] == 0);
+    s.norm = BRN_NORM_BRN;
+    s.rmax = 3;   /* the seed's r_max_value and d_max_value */
+    s.dmax = 5;
     /* the seed's logistic curves */
     s.renorm_schedule = BRN_RENORM_LOGISTIC;
     s.renorm_warmup = 0;
@@ -175,7 +227,7 @@ static void test_schedule(void)
 /* BRN with rmax = 1, dmax = 0 is BN to rounding, and the limits given to the model reach
  * every layer (the seed's first version never updated them on the device). */
 static void run_model(brn_norm_kind kind, const brn_step_scalars *sc, float *logits, float *grads, double *loss,
-                      float *r_lo, float *r_hi)
+                      float *r_lo, float *r_hi, brn_diag_acc *diag_sum)
 {
     brn_backend *be = fixture_cpu(2);
     brn_model m;
@@ -208,6 +260,16 @@ static void run_model(brn_norm_kind kind, const brn_step_scalars *sc, float *log
             *r_hi = fmaxf(*r_hi, rv);
         }
     }
+    /* the step's renorm diagnostics, summed over the layers */
+    brn_diag_acc *diag = calloc((size_t)m.n_norms, sizeof *diag);
+    CHECK_EQ_INT(brn_model_diag_read(&m, diag, err, sizeof err), 0);
+    *diag_sum = (brn_diag_acc){0};
+    for (int l = 0; l < m.n_norms; l++) {
+        diag_sum->count += diag[l].count;
+        diag_sum->r_clipped += diag[l].r_clipped;
+        diag_sum->d_clipped += diag[l].d_clipped;
+    }
+    free(diag);
     free(running);
     brn_model_free(&m);
     brn_backend_close(be);
@@ -219,10 +281,14 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     float *gb = malloc(sizeof(float) * 200000), *gr = malloc(sizeof(float) * 200000), *g2 = malloc(sizeof(float) * 200000);
     double loss_b, loss_r, loss_2;
     float lo, hi;
+    brn_diag_acc diag;
     const brn_step_scalars plain = {.lr = 0.1, .norm_momentum = 0.1, .rmax = 1, .dmax = 0};
-    run_model(BRN_NORM_BN, &plain, lb, gb, &loss_b, &lo, &hi);
-    run_model(BRN_NORM_BRN, &plain, lr, gr, &loss_r, &lo, &hi);
+    run_model(BRN_NORM_BN, &plain, lb, gb, &loss_b, &lo, &hi, &diag);
+    run_model(BRN_NORM_BRN, &plain, lr, gr, &loss_r, &lo, &hi, &diag);
     CHECK(lo == 1 && hi == 1);
+    /* a plain-BN (warm-up) step adds nothing to the diagnostics: its r = 1, d = 0 once read as
+       "clipped", so an epoch's clip fractions counted the warm-up as 100% clipped */
+    CHECK(diag.count == 0 && diag.r_clipped == 0 && diag.d_clipped == 0);
     CHECK_CLOSE(loss_r, loss_b, 1e-6, 1e-6);
     double worst = 0;
     for (int i = 0; i < 30; i++) worst = fmax(worst, fabs(lr[i] - lb[i]));
@@ -233,8 +299,10 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     CHECK(worst < 1e-3);
     /* relaxed limits reach the layers: r leaves 1 but stays inside [1/rmax, rmax] */
     const brn_step_scalars relaxed = {.lr = 0.1, .norm_momentum = 0.1, .rmax = 1.5, .dmax = 0.5};
-    run_model(BRN_NORM_BRN, &relaxed, l2, g2, &loss_2, &lo, &hi);
-    fprintf(stderr, "  brn(rmax=1.5) r in [%.4f, %.4f], loss %.6f\n", lo, hi, loss_2);
+    run_model(BRN_NORM_BRN, &relaxed, l2, g2, &loss_2, &lo, &hi, &diag);
+    fprintf(stderr, "  brn(rmax=1.5) r in [%.4f, %.4f], loss %.6f; %.0f of %.0f r clipped\n", lo, hi, loss_2,
+            diag.r_clipped, diag.count);
+    CHECK(diag.count > 0 && diag.r_clipped < diag.count);
     CHECK(lo >= 1 / 1.5f - 1e-6 && hi <= 1.5f + 1e-6);
     CHECK(hi > 1.01f || lo < 0.99f);
     CHECK(fabs(loss_2 - loss_b) > 1e-4);

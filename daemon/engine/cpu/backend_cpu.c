@@ -204,6 +204,7 @@ static void cpu_norm_backward(brn_backend *be, const brn_norm_desc *d, const brn
 static void cpu_renorm_diag(brn_backend *be, brn_diag_acc *acc, const float *saved, int channels, int groups,
                             const brn_step_scalars *sc)
 {
+    if (sc->rmax <= 1 && sc->dmax <= 0) return;   /* plain BN: nothing is renormalized or clipped */
     const float rmax = (float)sc->rmax, rmin = (float)(1.0 / sc->rmax), dmax = (float)sc->dmax;
     for (int c = 0; c < channels; c++)
         for (int g = 0; g < groups; g++) {

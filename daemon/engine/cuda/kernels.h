@@ -57,7 +57,8 @@ int BRN_K(norm_forward)(brn_stream st, const brn_norm_desc *d, brn_norm_mode mod
                        const void *x, brn_act_type at, const brn_step_scalars *sc, void *ws);
 int BRN_K(norm_backward)(brn_stream st, const brn_norm_desc *d, const brn_norm_tensors *t, void *dx, const void *da,
                         const void *a, const void *x, brn_act_type at, void *ws);
-/* acc (one brn_diag_acc in device memory) += the r/d statistics of saved's C x G entries */
+/* acc (one brn_diag_acc in device memory) += the r/d statistics of saved's C x G entries;
+ * nothing when sc->rmax <= 1 and sc->dmax <= 0 (a plain-BN warm-up step; see backend.h) */
 int BRN_K(renorm_diag)(brn_stream st, brn_diag_acc *acc, const float *saved, int channels, int groups,
                       const brn_step_scalars *sc);
 
