@@ -348,6 +348,13 @@ static void test_renorm_diagnostics(void)
     CHECK_EQ_INT(got->d_clipped, want.d_clipped);
     CHECK_EQ_INT(got->count, want.count);
     CHECK(want.r_clipped > 3 && want.d_clipped > 4);
+    /* a plain-BN (warm-up) step, rmax 1 and dmax 0, adds nothing on either backend */
+    const brn_diag_acc before = *got;
+    *sc = (brn_step_scalars){.rmax = 1, .dmax = 0};
+    cpu->ops->renorm_diag(cpu, &want, saved, C, G, sc);
+    CHECK_EQ_INT(BRN_K(renorm_diag)(NULL, got, saved, C, G, sc), 0);
+    CHECK(got->count == before.count && got->r_clipped == before.r_clipped && got->d_clipped == before.d_clipped);
+    CHECK(want.count == before.count && want.r_clipped == before.r_clipped);
     brn_backend_close(cpu);
     free(saved), free(sc), free(got);
 }

@@ -1,6 +1,8 @@
 /* Renorm diagnostics: one block adds the r/d statistics of a BRN layer's saved (C x G
  * entries) to one brn_diag_acc, as the CPU backend does (cpu_renorm_diag): sums of |r - 1|
- * and |d| in double, and how many r and d sit at a clip limit (the limits as floats). */
+ * and |d| in double, and how many r and d sit at a clip limit (the limits as floats); nothing
+ * on a plain-BN step (rmax <= 1 and dmax <= 0), read from sc so that a replayed graph decides
+ * per step. */
 #include "reduce.cuh"
 
 namespace brnk {
@@ -9,6 +11,7 @@ __global__ void __launch_bounds__(FIN_THREADS)
     renorm_diag_kernel(brn_diag_acc *__restrict__ acc, const float *__restrict__ saved, int entries,
                        const brn_step_scalars *__restrict__ sc)
 {
+    if (sc->rmax <= 1 && sc->dmax <= 0) return;   /* plain BN (warm-up): nothing to count, as on the CPU */
     const float rmax = (float)sc->rmax, rmin = (float)(1.0 / sc->rmax), dmax = (float)sc->dmax;
     double sum_r = 0, sum_d = 0, r_clip = 0, d_clip = 0;
     for (int e = threadIdx.x; e < entries; e += blockDim.x) {
