@@ -4,10 +4,13 @@
  *
  *   bench_train [--device cpu|cuda] [--precision fp32|tf32|bf16] [--graph 0|1]
  *               [--depth 16 --width 4 --batch 128 --size 32] [--steps 5 --warmup 2]
- *               [--threads 2] [--norms bn,brn]
+ *               [--threads 2] [--norms bn,brn] [--input device|host]
  *
- * Each step is what the trainer does: stage the batch in (pinned) host memory, upload it,
- * run the step (--graph 1: recorded once as a CUDA graph and replayed), read the loss.
+ * Each step is what the trainer does: draw the batch's plan (random examples of a uint8
+ * dataset uploaded once, random crops and flips) and upload it, run the step (which builds
+ * the batch on the backend; --graph 1: recorded once as a CUDA graph and replayed), read the
+ * loss. --input host instead uploads a float batch staged in (pinned) host memory each step,
+ * the path before batches were built on the device.
  * FLOPs count the convolutions and the linear layer (2 per multiply-add; forward, and
  * backward for data and weights; the stem has no data gradient); norms, pooling and SGD
  * are not counted. */
@@ -68,7 +71,7 @@ static int open_backend(const char *device, const char *precision, int threads, 
 int main(int argc, char **argv)
 {
     int depth = 16, width = 4, batch = 128, threads = 2, steps = 5, warmup = 2, size = 32, channels = 3, graph = 1;
-    const char *device = "cpu", *precision = "fp32";
+    const char *device = "cpu", *precision = "fp32", *input = "device";
     brn_blas_select_reexec(argv);
     const char *norms = "bn,brn";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else if (!strcmp(argv[i], "--precision")) precision = argv[i + 1];
         else if (!strcmp(argv[i], "--graph")) graph = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--input")) input = argv[i + 1];
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 64;
@@ -91,6 +95,27 @@ int main(int argc, char **argv)
     brn_backend *be;
     char err[512];
     if (open_backend(device, precision, threads, &be, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    const int on_device = strcmp(input, "host") != 0;
+    /* a CIFAR-shaped uint8 dataset of random pixels, four batches' worth */
+    const long examples = 4L * batch;
+    const size_t image = (size_t)channels * size * size;
+    uint8_t *pixels = malloc(examples * image), *classes = malloc(examples);
+    brn_batch_entry *plan = malloc(sizeof *plan * batch);
+    if (!pixels || !classes || !plan) {
+        fprintf(stderr, "out of host memory\n");
+        return 1;
+    }
+    brn_rng dr;
+    brn_rng_init(&dr, 5);
+    for (size_t i = 0; i < examples * image; i++) pixels[i] = (uint8_t)brn_rng_below(&dr, 256);
+    for (long i = 0; i < examples; i++) classes[i] = (uint8_t)(i % 10);
+    brn_batch_source src = {.images = pixels, .labels = classes, .n = examples, .c = channels, .h = size, .w = size};
+    for (int c = 0; c < channels && c < BRN_MAX_CHANNELS; c++) src.mean[c] = 0.45f, src.std[c] = 0.25f;
+    brn_device_data data = {0};
+    if (on_device && brn_backend_data_upload(be, &src, &data, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -127,8 +152,21 @@ int main(int argc, char **argv)
         int correct;
         for (int s = 0; s < warmup + steps; s++) {
             if (s == warmup) t0 = now();
-            /* the same work per step as the trainer: stage the batch, step, update, read the loss */
-            brn_model_set_batch(&m, x, labels, batch);
+            /* the same work per step as the trainer: the batch's plan (or a staged batch), step,
+               update, read the loss */
+            if (on_device) {
+                for (int j = 0; j < batch; j++)
+                    plan[j] = (brn_batch_entry){.index = (int32_t)brn_rng_below(&dr, (uint64_t)examples),
+                                                .dy = (int8_t)((int)brn_rng_below(&dr, 2 * BRN_CROP_PAD + 1) - BRN_CROP_PAD),
+                                                .dx = (int8_t)((int)brn_rng_below(&dr, 2 * BRN_CROP_PAD + 1) - BRN_CROP_PAD),
+                                                .flip = brn_rng_uniform(&dr) < 0.5};
+                if (brn_model_set_plan(&m, &data, plan, batch, err, sizeof err)) {
+                    fprintf(stderr, "%s\n", err);
+                    return 1;
+                }
+            } else {
+                brn_model_set_batch(&m, x, labels, batch);
+            }
             brn_model_set_scalars(&m, &sc);
             if (brn_model_train_update(&m, batch, &opt, err, sizeof err) ||
                 brn_model_step_result(&m, &loss, &correct, err, sizeof err)) {
@@ -137,18 +175,20 @@ int main(int argc, char **argv)
             }
         }
         const double secs = now() - t0, ips = batch * steps / secs, flops = step_flops(&m, batch);
-        printf("{\"impl\":\"brn-c\",\"device\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"graph\":%d,"
+        printf("{\"impl\":\"brn-c\",\"device\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"graph\":%d,\"input\":\"%s\","
                "\"norm\":\"%s\",\"depth\":%d,\"width\":%d,\"batch\":%d,\"size\":%d,\"threads\":%d,\"steps\":%d,"
                "\"images_per_sec\":%.2f,\"step_ms\":%.3f,\"gflop_per_step\":%.2f,\"tflops\":%.2f,"
                "\"cifar10_epoch_seconds\":%.2f,\"init_seconds\":%.2f,\"last_loss\":%.5f,\"blas_core\":\"%s\"}\n",
                device, be->description, brn_precision_name(be->precision), graph && be->ops->capture_begin ? 1 : 0,
-               tok, depth, width, batch, size, threads, steps, ips, 1e3 * secs / steps, flops / 1e9,
+               on_device ? "device" : "host", tok, depth, width, batch, size, threads, steps, ips, 1e3 * secs / steps, flops / 1e9,
                flops * steps / secs / 1e12, 50000 / ips, init_seconds, loss, brn_blas_core_name());
         fflush(stdout);
         be->ops->host_free(be, x);
         free(labels);
         brn_model_free(&m);
     }
+    brn_backend_data_free(be, &data);
     brn_backend_close(be);
+    free(pixels), free(classes), free(plan);
     return 0;
 }

@@ -1,4 +1,5 @@
-/* Choosing a backend for a job's device, and listing the devices this machine has. */
+/* Choosing a backend for a job's device, listing the devices this machine has, and
+ * datasets in backend memory. */
 #include "backend.h"
 
 #include <stdio.h>
@@ -56,6 +57,32 @@ int brn_backend_open(const brn_job_spec *spec, brn_backend **out, char *err, siz
 void brn_backend_close(brn_backend *be)
 {
     if (be) be->ops->destroy(be);
+}
+
+size_t brn_backend_data_bytes(long n, int c, int h, int w)
+{
+    return (size_t)n * ((size_t)c * h * w + 1) + sizeof(float) * BRN_LUT_LEVELS * (size_t)c;
+}
+
+int brn_backend_data_upload(brn_backend *be, const brn_batch_source *src, brn_device_data *out, char *err,
+                            size_t errlen)
+{
+    *out = (brn_device_data){.src = *src};
+    out->handle = be->ops->dataset_upload(be, src);
+    if (!out->handle) {
+        char why[256] = "";
+        be->ops->synchronize(be, why, sizeof why);
+        return brn_errorf(err, errlen, BRN_ENOMEM, "out of memory on %s for the dataset (%ld images, %zu MiB)%s%s",
+                          be->description, src->n, brn_backend_data_bytes(src->n, src->c, src->h, src->w) >> 20,
+                          why[0] ? ": " : "", why);
+    }
+    return be->ops->synchronize(be, err, errlen);
+}
+
+void brn_backend_data_free(brn_backend *be, brn_device_data *d)
+{
+    if (be && d->handle) be->ops->dataset_free(be, d->handle);
+    d->handle = NULL;
 }
 
 int brn_devices_list(brn_device_desc *out, int max, char *why_no_gpu, size_t whylen)

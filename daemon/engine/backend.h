@@ -15,13 +15,20 @@
  * Per-step values (learning rate, renorm limits, momentum, dropout seed) are read by the
  * operations from backend memory (brn_step_scalars), so that a whole step can be captured
  * once and replayed with new values. Operations run in order on one stream; a backend is
- * used by one thread at a time. */
+ * used by one thread at a time.
+ *
+ * Input batches: a dataset is uploaded once (dataset_upload: uint8 images and labels, kept
+ * in backend memory for the job's life) and every batch is built there from a plan
+ * (batch_plan.h) the engine uploads into backend memory (batch_build): a recorded step
+ * gathers, crops, flips and normalizes its batch too, from the plan uploaded before the
+ * replay. upload_act remains for batches staged on the host. */
 #ifndef BRN_BACKEND_H
 #define BRN_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch_plan.h"
 #include "cpu/layers.h"   /* brn_act_shape, brn_conv_shape */
 #include "spec.h"
 
@@ -109,6 +116,15 @@ typedef struct brn_backend_ops {
                           brn_tensor_layout layout);
     int (*download_tensor)(brn_backend *be, float *host, const float *src, const int *shape, int ndim,
                            brn_tensor_layout layout, char *err, size_t errlen);
+    /* a batch source in backend memory, kept until dataset_free: a GPU copies the images,
+     * labels and brn_batch_lut's table; the CPU keeps src's host arrays, which must then
+     * outlive it. NULL when out of memory. */
+    void *(*dataset_upload)(brn_backend *be, const brn_batch_source *src);
+    void (*dataset_free)(brn_backend *be, void *ds);
+    /* x (an activation [n][src.c][src.h][src.w] in the backend's layout) and labels[n] of
+     * the n entries of plan (backend memory), as brn_batch_materialize; entries are valid
+     * (the engine checks them: brn_batch_plan_check) */
+    void (*batch_build)(brn_backend *be, void *x, int *labels, const void *ds, const brn_batch_entry *plan, int n);
     /* waits for all queued work; 0 or the first error since the last report */
     int (*synchronize)(brn_backend *be, char *err, size_t errlen);
 
@@ -173,6 +189,21 @@ struct brn_backend {
     char device[32];          /* "cpu", "cuda:0" */
     char description[128];    /* "cpu (2 threads, OpenBLAS)", "NVIDIA H200 (cuda:0, bf16)" */
 };
+
+/* A dataset uploaded with dataset_upload: the backend's handle and what it holds. */
+typedef struct brn_device_data {
+    void *handle;
+    brn_batch_source src;
+} brn_device_data;
+
+/* Uploads src (see dataset_upload; the CPU keeps using src's arrays). Returns 0 or
+ * BRN_ENOMEM naming the device and the size. */
+int brn_backend_data_upload(brn_backend *be, const brn_batch_source *src, brn_device_data *out, char *err,
+                            size_t errlen);
+void brn_backend_data_free(brn_backend *be, brn_device_data *d);
+/* Backend memory a dataset of n examples of c x h x w takes on a GPU (images, labels, the
+ * normalization table). */
+size_t brn_backend_data_bytes(long n, int c, int h, int w);
 
 /* Opens the backend for a job's device ("cpu", "cuda", "cuda:N", "auto": the first GPU
  * when one is usable, else the CPU) with its precision and CPU threads (0 = all cores).

@@ -7,8 +7,6 @@
 #include "errors.h"
 #include "rng.h"
 
-#define CROP_PAD 4
-
 int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
@@ -21,8 +19,12 @@ int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spe
     b->seed = s->seed;
     b->epoch = -1;
     b->steps_per_epoch = train->n / s->batch_size;
-    if (train->c > 4) {
-        snprintf(err, errlen, "dataset: %d channels (at most 4 supported)", train->c);
+    if (train->c > BRN_MAX_CHANNELS) {
+        snprintf(err, errlen, "dataset: %d channels (at most %d supported)", train->c, BRN_MAX_CHANNELS);
+        return BRN_EDATA;
+    }
+    if (train->n > INT32_MAX) {   /* batch entries name examples in 32 bits */
+        snprintf(err, errlen, "dataset: %ld training examples (at most %d supported)", train->n, INT32_MAX);
         return BRN_EDATA;
     }
     if (b->steps_per_epoch < 1) {
@@ -54,7 +56,8 @@ int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spe
         b->std[c] = (float)(var > 1e-12 ? sqrt(var) : 1.0);
     }
     b->order = malloc(sizeof(long) * train->n);
-    if (!b->order) goto oom;
+    b->plan = malloc(sizeof *b->plan * s->batch_size);
+    if (!b->order || !b->plan) goto oom;
     if (b->non_iid) {
         b->by_class = calloc(train->classes, sizeof *b->by_class);
         b->class_count = calloc(train->classes, sizeof *b->class_count);
@@ -88,6 +91,7 @@ oom:
 void brn_batcher_free(brn_batcher *b)
 {
     free(b->order);
+    free(b->plan);
     if (b->by_class)
         for (int k = 0; k < b->data->classes; k++) free(b->by_class[k]);
     free(b->by_class);
@@ -157,50 +161,40 @@ static void build_order(brn_batcher *b, int epoch)
     }
 }
 
-/* Write example `idx` into slot j of the [C][N][H][W] batch x, shifted by (dy, dx) inside
- * a zero border of CROP_PAD pixels and optionally mirrored. Border pixels are raw 0. */
-static void put_example(const brn_batcher *b, const brn_dataset *d, long idx, int j, int n, float *x, int dy,
-                        int dx, int flip)
+void brn_batcher_source(const brn_batcher *b, const brn_dataset *d, brn_batch_source *out)
 {
-    const int H = d->h, W = d->w;
-    const size_t hw = (size_t)H * W;
-    for (int c = 0; c < d->c; c++) {
-        const uint8_t *src = d->images + ((size_t)idx * d->c + c) * hw;
-        float *dst = x + ((size_t)c * n + j) * hw;
-        const float scale = 1.0f / (255.0f * b->std[c]), shift = -b->mean[c] / b->std[c];
-        for (int h = 0; h < H; h++) {
-            int sh = h + dy;
-            for (int w = 0; w < W; w++) {
-                int sw = (flip ? W - 1 - w : w) + dx;
-                float raw = (sh >= 0 && sh < H && sw >= 0 && sw < W) ? src[(size_t)sh * W + sw] : 0.0f;
-                dst[(size_t)h * W + w] = raw * scale + shift;
-            }
-        }
-    }
+    *out = (brn_batch_source){.images = d->images, .labels = d->labels, .n = d->n, .c = d->c, .h = d->h, .w = d->w};
+    memcpy(out->mean, b->mean, sizeof out->mean);
+    memcpy(out->std, b->std, sizeof out->std);
 }
 
-void brn_batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels)
+void brn_batcher_train_plan(brn_batcher *b, int epoch, long index, long step, brn_batch_entry *plan)
 {
     build_order(b, epoch);
     brn_rng r;
     brn_rng_init(&r, brn_rng_derive(b->seed, BRN_RNG_AUGMENT, (uint64_t)step));
     for (int j = 0; j < b->batch; j++) {
-        long idx = b->order[index * b->batch + j];
         int dy = 0, dx = 0, flip = 0;
         if (b->augment) {
-            dy = (int)brn_rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
-            dx = (int)brn_rng_below(&r, 2 * CROP_PAD + 1) - CROP_PAD;
+            dy = (int)brn_rng_below(&r, 2 * BRN_CROP_PAD + 1) - BRN_CROP_PAD;
+            dx = (int)brn_rng_below(&r, 2 * BRN_CROP_PAD + 1) - BRN_CROP_PAD;
             flip = brn_rng_uniform(&r) < 0.5;
         }
-        put_example(b, b->data, idx, j, b->batch, x, dy, dx, flip);
-        labels[j] = b->data->labels[idx];
+        plan[j] = (brn_batch_entry){
+            .index = (int32_t)b->order[index * b->batch + j], .dy = (int8_t)dy, .dx = (int8_t)dx, .flip = (uint8_t)flip,
+        };
     }
 }
 
-void brn_batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels)
+void brn_batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels)
 {
-    for (int j = 0; j < n; j++) {
-        put_example(b, d, start + j, j, n, x, 0, 0, 0);
-        labels[j] = d->labels[start + j];
-    }
+    brn_batch_source src;
+    brn_batcher_source(b, b->data, &src);
+    brn_batcher_train_plan(b, epoch, index, step, b->plan);
+    brn_batch_materialize(&src, b->plan, b->batch, x, labels);
+}
+
+void brn_batcher_eval_plan(long start, int n, brn_batch_entry *plan)
+{
+    for (int j = 0; j < n; j++) plan[j] = (brn_batch_entry){.index = (int32_t)(start + j)};
 }

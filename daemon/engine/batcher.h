@@ -1,4 +1,5 @@
-/* Turns a loaded dataset into normalized float batches in the engine's [C][N][H][W] layout.
+/* Plans the batches of a loaded dataset (batch_plan.h: which examples, which crops and
+ * flips), for a backend or brn_batch_materialize to turn into normalized float batches.
  *
  * Inputs are scaled to [0,1] and normalized per channel with the mean and population std
  * of the training images the job uses. Every random choice (shuffle, non-i.i.d. label
@@ -10,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "batch_plan.h"
 #include "data/dataset.h"
 #include "spec.h"
 
@@ -24,15 +26,22 @@ typedef struct brn_batcher {
     long **by_class;         /* non-i.i.d.: example indices per class */
     long *class_count;
     int epoch;               /* the epoch `order` was built for; -1 none */
+    brn_batch_entry *plan;   /* brn_batcher_train_batch's */
 } brn_batcher;
 
 int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen);
 void brn_batcher_free(brn_batcher *b);
 
-/* Fill batch `index` (0-based) of epoch `epoch` (0-based) for optimizer step `step`. */
+/* d as a batch source with this job's input normalization (the training set's). */
+void brn_batcher_source(const brn_batcher *b, const brn_dataset *d, brn_batch_source *out);
+
+/* The plan (batch entries) of batch `index` (0-based) of epoch `epoch` (0-based) for
+ * optimizer step `step`. */
+void brn_batcher_train_plan(brn_batcher *b, int epoch, long index, long step, brn_batch_entry *plan);
+/* That batch materialized: x[C][B][H][W], labels[B]. */
 void brn_batcher_train_batch(brn_batcher *b, int epoch, long index, long step, float *x, int *labels);
 
-/* Evaluation examples [start, start+n) of d, in order, no augmentation. */
-void brn_batcher_eval_batch(const brn_batcher *b, const brn_dataset *d, long start, int n, float *x, int *labels);
+/* Evaluation examples [start, start+n), in order, no augmentation. */
+void brn_batcher_eval_plan(long start, int n, brn_batch_entry *plan);
 
 #endif

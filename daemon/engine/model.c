@@ -127,6 +127,7 @@ static void plan_arena(brn_model *m, arena_plan *a)
     m->sc_tmp = take(a, E * max_act);
     for (int i = 0; i < 5; i++) m->g[i] = take(a, E * max_act);
     m->labels = take(a, sizeof(int) * N);
+    m->plan = take(a, sizeof *m->plan * N);
     m->scalars = take(a, sizeof *m->scalars);
     m->result = take(a, sizeof *m->result);
     m->diag = take(a, sizeof *m->diag * m->n_norms);
@@ -377,8 +378,27 @@ int brn_model_init_weights(brn_model *m, uint64_t seed, char *err, size_t errlen
 void brn_model_set_batch(brn_model *m, const float *x, const int *labels, int n)
 {
     const brn_model_config *c = &m->cfg;
+    m->data = NULL;
     OP(upload_act, m->input, x, (brn_act_shape){.c = c->in_c, .n = n, .h = c->in_h, .w = c->in_w});
     if (labels) OP(upload, m->labels, labels, sizeof(int) * n);
+}
+
+int brn_model_set_plan(brn_model *m, const brn_device_data *d, const brn_batch_entry *plan, int n, char *err,
+                       size_t errlen)
+{
+    const brn_model_config *c = &m->cfg;
+    const brn_batch_source *src = &d->src;
+    if (src->c != c->in_c || src->h != c->in_h || src->w != c->in_w)
+        return brn_errorf(err, errlen, BRN_EINVAL, "batch plan: the dataset's images are %dx%dx%d, the model's %dx%dx%d",
+                          src->h, src->w, src->c, c->in_h, c->in_w, c->in_c);
+    if (n < 1 || n > c->max_batch)
+        return brn_errorf(err, errlen, BRN_EINVAL, "batch plan: %d examples (1 to %d)", n, c->max_batch);
+    int rc = brn_batch_plan_check(src, plan, n, err, errlen);
+    if (rc) return rc;
+    OP(upload, m->plan, plan, sizeof *plan * n);
+    m->data = d->handle;
+    m->plan_n = n;
+    return 0;
 }
 
 void brn_model_set_scalars(brn_model *m, const brn_step_scalars *sc) { OP(upload, m->scalars, sc, sizeof *sc); }
@@ -456,6 +476,12 @@ int brn_model_forward(brn_model *m, int n, brn_norm_mode mode, char *err, size_t
 {
     const brn_model_config *c = &m->cfg;
     int h = c->in_h, w = c->in_w, rc;
+    if (m->data) {
+        if (n != m->plan_n)
+            return brn_errorf(err, errlen, BRN_EINVAL, "batch: the plan set has %d examples, the step %d", m->plan_n,
+                              n);
+        OP(batch_build, m->input, m->labels, m->data, m->plan, n);
+    }
     conv_fwd(m, &m->stem, m->stem_out, m->input, n, h, w);
     const void *cur = m->stem_out;
     for (int i = 0; i < m->n_blocks; i++) {
@@ -545,7 +571,7 @@ int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, s
 {
     const brn_backend_ops *o = m->be->ops;
     const brn_sgd *last = &m->step_opt;   /* field by field: a struct's padding is not data */
-    const int same = m->step_n == n && last->momentum == opt->momentum && last->weight_decay == opt->weight_decay &&
+    const int same = m->step_n == n && m->step_data == m->data && last->momentum == opt->momentum && last->weight_decay == opt->weight_decay &&
                      last->nesterov == opt->nesterov;
     if (same && m->step_unit) {
         o->replay(m->be, m->step_unit);
@@ -563,6 +589,7 @@ int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, s
     if (!rc) brn_model_sgd_step(m, opt);
     if (!rc) {
         m->step_n = n;
+        m->step_data = m->data;
         m->step_opt = *opt;
     }
     if (!capture) return rc;

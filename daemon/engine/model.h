@@ -90,6 +90,7 @@ typedef struct brn_model {
     void *g[5];                      /* activation-gradient work buffers */
     float *pooled, *logits, *dlogits;
     int *labels;
+    brn_batch_entry *plan;           /* the batch's plan, when the backend builds it */
     brn_step_scalars *scalars;
     brn_step_result *result;
     brn_diag_acc *diag;              /* one per norm layer */
@@ -97,10 +98,13 @@ typedef struct brn_model {
     size_t workspace_bytes;
     void *arena;
     size_t arena_bytes;
+    const void *data;                /* the dataset `plan` names (NULL: batches set from the host) */
+    int plan_n;
     /* the recorded training step (brn_model_train_update), when the backend captures, and
        the settings of the last step (0: none yet) */
     void *step_unit;
     int step_n;
+    const void *step_data;
     brn_sgd step_opt;
 } brn_model;
 
@@ -139,6 +143,14 @@ int brn_model_read_act(brn_model *m, const void *act, brn_act_shape s, float *ho
 
 /* The step's inputs: n examples x[C][N][H][W] with their labels, and its scalars. */
 void brn_model_set_batch(brn_model *m, const float *x, const int *labels, int n);
+/* The step's inputs built by the backend from a dataset in its memory
+ * (brn_backend_data_upload): the plan's n entries are checked and uploaded into the
+ * model's plan buffer, and every forward pass that follows (a training step, its replay,
+ * an evaluation batch) begins by building its batch from them, until brn_model_set_batch.
+ * Returns 0 or BRN_EINVAL (an entry out of range, images of another size, n outside
+ * 1..max_batch). */
+int brn_model_set_plan(brn_model *m, const brn_device_data *d, const brn_batch_entry *plan, int n, char *err,
+                       size_t errlen);
 void brn_model_set_scalars(brn_model *m, const brn_step_scalars *sc);
 
 /* Training step part 1+2 on the batch set: gradients zeroed, forward in training mode,
@@ -149,7 +161,8 @@ int brn_model_train_step(brn_model *m, int n, char *err, size_t errlen);
 void brn_model_sgd_step(brn_model *m, const brn_sgd *opt);
 /* brn_model_train_step then brn_model_sgd_step; with cfg.capture on a backend that can,
  * run op by op at the first call, recorded at the second and replayed at the next ones
- * (while n and opt stay the same), reading the batch and scalars set since. */
+ * (while n, opt and the dataset of the plan stay the same), reading the batch or plan and
+ * the scalars set since. */
 int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen);
 /* The last step's (or evaluation batch's) loss and hits; waits for the backend. */
 int brn_model_step_result(brn_model *m, double *loss, int *correct, char *err, size_t errlen);

@@ -26,8 +26,8 @@ typedef struct run {
     brn_resolved res;
     brn_backend *be;
     brn_model model;
-    float *x;                 /* the staged batch, [C][N][H][W] */
-    int *labels;
+    brn_device_data train_data, test_data;   /* the splits in backend memory */
+    brn_batch_entry *plan;    /* the batch's plan, built here and uploaded per step */
     brn_diag_acc *diag;       /* the epoch's renorm diagnostics, read back from the backend */
     brn_run_state st;
     int epochs;
@@ -159,10 +159,14 @@ static int setup(run *r, const char *resume)
         .microbatch = s->microbatch, .gn_groups = s->gn_groups, .dropout = s->dropout, .capture = 1,
     };
     if ((rc = brn_model_init(&r->model, &mc, r->be, r->err, r->errlen))) return rc;
-    r->x = r->be->ops->host_alloc(r->be, sizeof(float) * s->batch_size * r->train.c * r->train.h * r->train.w);
-    r->labels = calloc(s->batch_size, sizeof(int));
+    brn_batch_source train_src, test_src;
+    brn_batcher_source(&r->batcher, &r->train, &train_src);
+    brn_batcher_source(&r->batcher, &r->test, &test_src);
+    if ((rc = brn_backend_data_upload(r->be, &train_src, &r->train_data, r->err, r->errlen))) return rc;
+    if ((rc = brn_backend_data_upload(r->be, &test_src, &r->test_data, r->err, r->errlen))) return rc;
+    r->plan = calloc(s->batch_size, sizeof *r->plan);
     r->diag = calloc(r->model.n_norms, sizeof *r->diag);
-    if (!r->x || !r->labels || !r->diag) {
+    if (!r->plan || !r->diag) {
         snprintf(r->err, r->errlen, "out of memory");
         return BRN_ENOMEM;
     }
@@ -179,12 +183,13 @@ static int setup(run *r, const char *resume)
 static void teardown(run *r)
 {
     brn_model_free(&r->model);
-    if (r->be && r->x) r->be->ops->host_free(r->be, r->x);
+    brn_backend_data_free(r->be, &r->train_data);
+    brn_backend_data_free(r->be, &r->test_data);
     if (r->be) brn_backend_close(r->be);
     brn_batcher_free(&r->batcher);
     brn_dataset_free(&r->train);
     brn_dataset_free(&r->test);
-    free(r->labels);
+    free(r->plan);
     free(r->diag);
 }
 
@@ -251,9 +256,9 @@ static int evaluate(run *r, double *loss, double *acc)
         if (stop_requested(r)) return BRN_STOPPED;
         int n = r->test.n - start < B ? (int)(r->test.n - start) : B, correct = 0;
         double ls = 0;
-        brn_batcher_eval_batch(&r->batcher, &r->test, start, n, r->x, r->labels);
-        brn_model_set_batch(&r->model, r->x, r->labels, n);
-        int rc = brn_model_eval_batch(&r->model, n, batch_stats, r->err, r->errlen);
+        brn_batcher_eval_plan(start, n, r->plan);
+        int rc = brn_model_set_plan(&r->model, &r->test_data, r->plan, n, r->err, r->errlen);
+        if (!rc) rc = brn_model_eval_batch(&r->model, n, batch_stats, r->err, r->errlen);
         if (!rc) rc = brn_model_step_result(&r->model, &ls, &correct, r->err, r->errlen);
         if (rc) return rc;
         ls *= n;
@@ -286,15 +291,16 @@ static int train_epoch(run *r, int epoch)
             return rc ? rc : BRN_STOPPED;
         }
         const long t = st->step;
-        brn_batcher_train_batch(&r->batcher, epoch, st->batch, t, r->x, r->labels);
+        brn_batcher_train_plan(&r->batcher, epoch, st->batch, t, r->plan);
         lr = brn_schedule_lr(s, &r->res, t);
         brn_schedule_renorm(s, &r->res, t, &rmax, &dmax);
         const brn_step_scalars sc = {.lr = lr, .norm_momentum = r->res.norm_momentum, .rmax = rmax, .dmax = dmax,
                                      .dropout_seed = brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
-        brn_model_set_batch(&r->model, r->x, r->labels, s->batch_size);
+        int rc = brn_model_set_plan(&r->model, &r->train_data, r->plan, s->batch_size, r->err, r->errlen);
+        if (rc) return rc;
         brn_model_set_scalars(&r->model, &sc);
         /* the update is queued before the loss is read; a failed job's weights are not kept */
-        int rc = brn_model_train_update(&r->model, s->batch_size, &opt, r->err, r->errlen);
+        rc = brn_model_train_update(&r->model, s->batch_size, &opt, r->err, r->errlen);
         if (rc) return rc;
         double loss;
         int correct;

@@ -12,6 +12,9 @@
  *   tf32   convolutions 5e-3 (10-bit mantissa products)
  *   bf16   against the CPU on the same bf16-rounded inputs: bf16 outputs 1e-2 (8-bit
  *          mantissa), fp32 statistics and parameter gradients 1e-4
+ *   input batches built from a dataset on the device (dataset_upload, batch_build) with
+ *          crops and flips: bitwise (fp32), the CPU's floats rounded once (bf16); labels
+ *          exactly
  * Outputs that an operation ASSIGNS start as NaN (a read of them shows); outputs it
  * ACCUMULATES start random (so += is checked, not =).
  * Usage: test_gpu_ops [--small]   (--small: tiny shapes, for compute-sanitizer) */
@@ -90,6 +93,73 @@ static void test_layout(void)
     compare_exact("zero", z, zeros, 1000);
     release(&l);
     free(x), free(back), free(w), free(wb), free(v), free(vb), free(z), free(zeros);
+}
+
+/* ---- input batches from the dataset on the device -------------------------------------------- */
+
+/* One dataset shape: random pixels, a plan over every (dy, dx, flip) with the last
+   example in it, built by both backends from their uploaded copies. */
+static void batch_case(int n_examples, int c, int h, int w, int batch)
+{
+    const size_t bytes = (size_t)n_examples * c * h * w;
+    uint8_t *images = malloc(bytes), *labels = malloc((size_t)n_examples);
+    for (size_t i = 0; i < bytes; i++) images[i] = (uint8_t)brn_rng_below(&fixture_rng, 256);
+    for (int i = 0; i < n_examples; i++) labels[i] = (uint8_t)brn_rng_below(&fixture_rng, 10);
+    brn_batch_source src = {.images = images, .labels = labels, .n = n_examples, .c = c, .h = h, .w = w};
+    for (int k = 0; k < c; k++) {
+        src.mean[k] = (float)(0.2 + 0.4 * brn_rng_uniform(&fixture_rng));
+        src.std[k] = (float)(0.1 + 0.3 * brn_rng_uniform(&fixture_rng));
+    }
+    brn_batch_entry *plan = malloc(sizeof *plan * batch);
+    const int side = 2 * BRN_CROP_PAD + 1;
+    for (int j = 0; j < batch; j++) {
+        const int k = j % (side * side * 2);
+        plan[j] = (brn_batch_entry){
+            .index = j == batch - 1 ? n_examples - 1 : (int32_t)brn_rng_below(&fixture_rng, (uint64_t)n_examples),
+            .dy = (int8_t)(k / 2 / side - BRN_CROP_PAD), .dx = (int8_t)(k / 2 % side - BRN_CROP_PAD),
+            .flip = (uint8_t)(k % 2),
+        };
+    }
+    const brn_act_shape s = {.c = c, .n = batch, .h = h, .w = w};
+    float *x[2];
+    int *lab[2];
+    brn_backend *bes[2] = {CPU, GPU};
+    for (int b = 0; b < 2; b++) {
+        brn_backend *be = bes[b];
+        brn_device_data data;
+        char err[512] = "";
+        int rc = brn_backend_data_upload(be, &src, &data, err, sizeof err);
+        if (rc) fprintf(stderr, "    dataset_upload on %s: %s\n", be->device, err);
+        CHECK_EQ_INT(rc, 0);
+        dlist l = {.be = be};
+        void *dx = keep(&l, be->ops->alloc(be, be->act_bytes * act_n(s) + 64));
+        int *dl = keep(&l, put_bytes(be, NULL, sizeof(int) * batch));
+        brn_batch_entry *dp = keep(&l, put_bytes(be, plan, sizeof *plan * batch));
+        be->ops->batch_build(be, dx, dl, data.handle, dp, batch);
+        sync_ok(be, "batch_build");
+        x[b] = get_act(be, dx, s);
+        lab[b] = malloc(sizeof(int) * batch);
+        get_bytes(be, lab[b], dl, sizeof(int) * batch);
+        release(&l);
+        brn_backend_data_free(be, &data);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "batch_build %dx%dx%d, batch %d, every crop and flip", c, h, w, batch);
+    float *want = is_bf16() ? bf16_rounded(x[0], act_n(s)) : copy_of(x[0], act_n(s));
+    compare_exact(what, x[1], want, act_n(s));
+    int label_differ = 0;
+    for (int j = 0; j < batch; j++) label_differ += lab[0][j] != lab[1][j];
+    printf("  %-4s batch_build labels: %d of %d differ\n", label_differ ? "FAIL" : "ok", label_differ, batch);
+    CHECK_EQ_INT(label_differ, 0);
+    free(images), free(labels), free(plan), free(want);
+    for (int b = 0; b < 2; b++) free(x[b]), free(lab[b]);
+}
+
+static void test_batch_build(void)
+{
+    batch_case(SMALL ? 20 : 1000, 1, 28, 28, SMALL ? 5 : 2 * 162 + 7);   /* Fashion-MNIST's shape */
+    batch_case(SMALL ? 20 : 500, 3, 32, 32, SMALL ? 7 : 2 * 162 + 7);    /* CIFAR's */
+    batch_case(30, 2, 5, 7, 13);
 }
 
 /* ---- convolutions -------------------------------------------------------------------------- */
@@ -659,6 +729,7 @@ int main(int argc, char **argv)
 
     use_gpu(BRN_PRECISION_FP32);
     TEST(test_layout);
+    TEST(test_batch_build);
     TEST(test_conv_fp32);
     TEST(test_norms_fp32);
     TEST(test_renorm_diag);
@@ -676,6 +747,7 @@ int main(int argc, char **argv)
 
     use_gpu(BRN_PRECISION_BF16);
     TEST(test_layout);
+    TEST(test_batch_build);
     TEST(test_conv_bf16);
     TEST(test_norms_bf16);
     TEST(test_small_bf16);

@@ -5,7 +5,10 @@
  *      step): every step's loss and the final evaluation against the CPU's (below).
  *   2. The same runs in tf32 and bf16, within the looser bounds stated below.
  *   3. The replayed step (CUDA graph) equals the step run op by op, bitwise, over steps
- *      whose learning rate changes (the graph reads it from device memory).
+ *      whose learning rate changes (the graph reads it from device memory); and a
+ *      replayed step that builds its batch on the device from the dataset there and an
+ *      augmented plan (a new plan uploaded before each replay) equals, bitwise, steps op
+ *      by op on the same batches made on the host and uploaded.
  *   4. BRN with rmax = 1, dmax = 0 equals BN on the GPU.
  *   5. A checkpoint moves GPU -> CPU -> GPU: every tensor and the velocity arrive bitwise,
  *      and the next steps agree.
@@ -35,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batcher.h"
 #include "check.h"
 #include "checkpoint.h"
 #include "engine.h"
@@ -388,6 +392,71 @@ static void test_replay_equals_eager(void)
     brn_backend_close(be);
 }
 
+/* The synthetic set's batches, shuffled and augmented: built on the GPU from plans inside
+   the recorded step, against the host's batches uploaded to a model run op by op. */
+static void test_replay_builds_plan_batches(void)
+{
+    brn_dataset train, test;
+    char err[512] = "";
+    CHECK_EQ_INT(brn_dataset_load("synthetic", "", &train, &test, err, sizeof err), 0);
+    brn_job_spec s;
+    brn_spec_defaults(&s);
+    s.batch_size = MB;
+    s.augment = 1;
+    s.shuffle = 1;
+    s.seed = 11;
+    brn_batcher bt;
+    CHECK_EQ_INT(brn_batcher_init(&bt, &train, &s, err, sizeof err), 0);
+    brn_batch_source src;
+    brn_batcher_source(&bt, &train, &src);
+    brn_backend *be = gpu_backend(BRN_PRECISION_FP32);
+    brn_device_data data;
+    CHECK_EQ_INT(brn_backend_data_upload(be, &src, &data, err, sizeof err), 0);
+    static const brn_sgd opt = {.momentum = 0.9, .weight_decay = 5e-4};
+    for (int norm = BRN_NORM_BN; norm <= BRN_NORM_BRN; norm++) {
+        brn_model a, b;
+        brn_model_config ca = small_config(norm, 1), cb = small_config(norm, 0);
+        model_up(&a, &ca, be, 4);
+        model_up(&b, &cb, be, 4);
+        float *x = malloc(sizeof(float) * MB * 3 * 16 * 16);
+        int labels[MB], same = 1;
+        brn_batch_entry plan[MB];
+        for (int t = 0; t < 10; t++) {
+            const brn_step_scalars sc = step_scalars(t, 2, 1);
+            double la = NAN, lb = NAN;
+            int ca_hits, cb_hits;
+            brn_batcher_train_plan(&bt, t / 4, t % 4, t, plan);
+            CHECK_EQ_INT(brn_model_set_plan(&a, &data, plan, MB, err, sizeof err), 0);
+            brn_model_set_scalars(&a, &sc);
+            int rc = brn_model_train_update(&a, MB, &opt, err, sizeof err);
+            if (!rc) rc = brn_model_step_result(&a, &la, &ca_hits, err, sizeof err);
+            brn_batcher_train_batch(&bt, t / 4, t % 4, t, x, labels);
+            brn_model_set_batch(&b, x, labels, MB);
+            brn_model_set_scalars(&b, &sc);
+            if (!rc) rc = brn_model_train_step(&b, MB, err, sizeof err);
+            if (!rc) brn_model_sgd_step(&b, &opt);
+            if (!rc) rc = brn_model_step_result(&b, &lb, &cb_hits, err, sizeof err);
+            if (rc) fprintf(stderr, "    step %d: %s\n", t, err);
+            CHECK_EQ_INT(rc, 0);
+            same &= la == lb && ca_hits == cb_hits;
+        }
+        CHECK(a.step_unit != NULL);
+        printf("  %-4s %s: 10 replayed steps gathering augmented batches on the GPU vs host batches op by op: "
+               "losses %s\n", same ? "ok" : "FAIL", norm == BRN_NORM_BN ? "bn" : "brn", same ? "bitwise equal" : "differ");
+        CHECK(same);
+        float *pa = read_all(&a), *pb = read_all(&b);
+        compare_exact("parameters, buffers, velocity after 10 steps", pa, pb, all_count(&a));
+        free(pa), free(pb), free(x);
+        brn_model_free(&a);
+        brn_model_free(&b);
+    }
+    brn_backend_data_free(be, &data);
+    brn_backend_close(be);
+    brn_batcher_free(&bt);
+    brn_dataset_free(&train);
+    brn_dataset_free(&test);
+}
+
 /* ---- 4: BRN(rmax 1, dmax 0) is BN --------------------------------------------------------- */
 
 static void test_brn_limits_one_zero_is_bn(void)
@@ -544,6 +613,7 @@ int main(int argc, char **argv)
         TEST(test_runs_tf32_bf16);
     }
     TEST(test_replay_equals_eager);
+    TEST(test_replay_builds_plan_batches);
     TEST(test_brn_limits_one_zero_is_bn);
     TEST(test_checkpoint_gpu_cpu_gpu);
     if (!small) TEST(test_out_of_memory);

@@ -113,6 +113,19 @@ static int cpu_download_tensor(brn_backend *be, float *host, const float *src, c
 
 static int cpu_synchronize(brn_backend *be, char *err, size_t errlen) { return report((cpu_backend *)be, err, errlen); }
 
+/* The dataset stays where it is (host memory): the handle is a copy of the source. */
+static void *cpu_dataset_upload(brn_backend *be, const brn_batch_source *src)
+{
+    brn_batch_source *ds = malloc(sizeof *ds);
+    if (ds) *ds = *src;
+    return ds;
+}
+
+static void cpu_batch_build(brn_backend *be, void *x, int *labels, const void *ds, const brn_batch_entry *plan, int n)
+{
+    brn_batch_materialize(ds, plan, n, x, labels);
+}
+
 /* --- operations ------------------------------------------------------------------------- */
 
 /* The lowering scratch for every thread, then per-thread filter-gradient partial sums. */
@@ -289,6 +302,9 @@ static const brn_backend_ops CPU_OPS = {
     .download_act = cpu_download_act,
     .upload_tensor = cpu_upload_tensor,
     .download_tensor = cpu_download_tensor,
+    .dataset_upload = cpu_dataset_upload,
+    .dataset_free = cpu_free,
+    .batch_build = cpu_batch_build,
     .synchronize = cpu_synchronize,
     .conv_workspace = cpu_conv_workspace,
     .conv_forward = cpu_conv_forward,

@@ -226,6 +226,47 @@ static void cu_host_free(brn_backend *be, void *p)
     if (p) CUDA_CHECK(brn_cu_of(be), cudaFreeHost(p));
 }
 
+/* ---- datasets in device memory ------------------------------------------------------------ */
+
+void brn_cu_dataset_free(brn_backend *be, void *p)
+{
+    cuda_dataset *ds = (cuda_dataset *)p;
+    if (!ds) return;
+    cu_free(be, ds->images);
+    cu_free(be, ds->labels);
+    cu_free(be, ds->lut);
+    free(ds);
+}
+
+/* Copied once for the job's life, in order on the stream (pageable sources are staged
+   before each copy returns). */
+void *brn_cu_dataset_upload(brn_backend *be, const brn_batch_source *src)
+{
+    cuda_backend *cb = brn_cu_of(be);
+    if (cb->status || cb->capturing) return NULL;
+    cuda_dataset *ds = (cuda_dataset *)calloc(1, sizeof *ds);
+    float lut[BRN_MAX_CHANNELS * BRN_LUT_LEVELS];
+    if (!ds) return NULL;
+    *ds = (cuda_dataset){.images = NULL, .labels = NULL, .lut = NULL, .n = src->n, .c = src->c, .h = src->h, .w = src->w};
+    const size_t image_bytes = (size_t)src->n * src->c * src->h * src->w;
+    const size_t lut_bytes = sizeof(float) * BRN_LUT_LEVELS * src->c;
+    ds->images = (uint8_t *)cu_alloc(be, image_bytes);
+    ds->labels = (uint8_t *)cu_alloc(be, (size_t)src->n);
+    ds->lut = (float *)cu_alloc(be, lut_bytes);
+    if (!ds->images || !ds->labels || !ds->lut) {
+        brn_cu_dataset_free(be, ds);
+        return NULL;
+    }
+    brn_batch_lut(src, lut);
+    if (CUDA_CHECK(cb, cudaMemcpyAsync(ds->images, src->images, image_bytes, cudaMemcpyHostToDevice, cb->stream)) ||
+        CUDA_CHECK(cb, cudaMemcpyAsync(ds->labels, src->labels, (size_t)src->n, cudaMemcpyHostToDevice, cb->stream)) ||
+        CUDA_CHECK(cb, cudaMemcpyAsync(ds->lut, lut, lut_bytes, cudaMemcpyHostToDevice, cb->stream))) {
+        brn_cu_dataset_free(be, ds);
+        return NULL;
+    }
+    return ds;
+}
+
 /* ---- the layout boundary --------------------------------------------------------------------- */
 
 /* The device staging buffer, at least bytes long; NULL with an error recorded. */
@@ -408,6 +449,9 @@ static const brn_backend_ops CUDA_OPS = {
     .download_act = cu_download_act,
     .upload_tensor = cu_upload_tensor,
     .download_tensor = cu_download_tensor,
+    .dataset_upload = brn_cu_dataset_upload,
+    .dataset_free = brn_cu_dataset_free,
+    .batch_build = brn_cu_batch_build,
     .synchronize = cu_synchronize,
     .conv_workspace = brn_cu_conv_workspace,
     .conv_forward = brn_cu_conv_forward,

@@ -30,6 +30,16 @@ typedef struct cuda_block {
 
 typedef struct conv_plan conv_plan;   /* cuda_conv.cu */
 
+/* A dataset in device memory (backend.h's dataset_upload); the struct itself is host
+   memory, so a recorded batch_build holds its pointers. */
+typedef struct cuda_dataset {
+    uint8_t *images;            /* [n][c][h][w] */
+    uint8_t *labels;            /* [n] */
+    float *lut;                 /* [c][BRN_LUT_LEVELS]: brn_batch_lut */
+    long n;
+    int c, h, w;
+} cuda_dataset;
+
 typedef struct cuda_backend {
     brn_backend base;
     int ordinal;                /* the CUDA device number */
@@ -85,6 +95,10 @@ const void *brn_cu_weight_mirror(cuda_backend *cb, const float *w);
 /* Re-derive the mirror of floats [p, p + n) after they were written (no-op without one). */
 void brn_cu_mirror_refresh(cuda_backend *cb, const float *p, size_t n);
 
+/* --- backend_cuda.cu: datasets in device memory ------------------------------------------- */
+void *brn_cu_dataset_upload(brn_backend *be, const brn_batch_source *src);
+void brn_cu_dataset_free(brn_backend *be, void *ds);
+
 /* --- cuda_conv.cu ------------------------------------------------------------------------ */
 size_t brn_cu_conv_workspace(brn_backend *be, const brn_conv_shape *s);
 void brn_cu_conv_forward(brn_backend *be, void *y, const void *x, const float *w, const brn_conv_shape *s, void *ws);
@@ -115,6 +129,7 @@ void brn_cu_softmax_xent(brn_backend *be, float *dlogits, const float *logits, c
                          brn_step_result *res);
 void brn_cu_sgd_step(brn_backend *be, float *w, const float *g, float *v, size_t n, const brn_sgd *o,
                      const brn_step_scalars *sc);
+void brn_cu_batch_build(brn_backend *be, void *x, int *labels, const void *ds, const brn_batch_entry *plan, int n);
 
 /* --- cuda_devices.cu ---------------------------------------------------------------------- */
 /* The CUDA ordinal and properties of usable GPU `index` (cuda:index), or BRN_EDEVICE with why. */

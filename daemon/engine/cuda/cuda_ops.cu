@@ -114,3 +114,12 @@ void brn_cu_sgd_step(brn_backend *be, float *w, const float *g, float *v, size_t
     if (!cb) return;
     if (!LAUNCH_CHECK(cb, brn_k_sgd_step(brn_cu_stream(cb), w, g, v, n, o, sc))) brn_cu_mirror_refresh(cb, w, n);
 }
+
+void brn_cu_batch_build(brn_backend *be, void *x, int *labels, const void *ds, const brn_batch_entry *plan, int n)
+{
+    cuda_backend *cb = live(be);
+    const cuda_dataset *d = (const cuda_dataset *)ds;
+    if (cb)
+        LAUNCH_CHECK(cb, brn_k_batch_build(brn_cu_stream(cb), x, cb->at, labels, d->images, d->labels, d->lut, plan, n,
+                                           d->c, d->h, d->w));
+}

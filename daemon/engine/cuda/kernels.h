@@ -50,6 +50,17 @@ int BRN_K(f32_to_bf16)(brn_stream st, void *dst, const float *src, size_t n);
 /* dst (float) += src (bf16); n elements */
 int BRN_K(add_bf16_to_f32)(brn_stream st, float *dst, const void *src, size_t n);
 
+/* --- input batches from the dataset in device memory (batch_plan.h) --------------------- */
+/* x (NHWC, at) and labels[n] of the n entries of plan (device memory): images [N][c][h][w]
+ * and ds_labels[N] uint8; example plan[j].index shifted by (dy, dx) inside a zero border,
+ * mirrored first when flip; lut[ch * BRN_LUT_LEVELS + v] (brn_batch_lut) is the value of
+ * pixel value v of channel ch (0 for the border), so x equals brn_batch_materialize's
+ * floats bit for bit (bf16: rounded once). Entries must be valid (brn_batch_plan_check);
+ * 1 <= c <= BRN_MAX_CHANNELS. */
+int BRN_K(batch_build)(brn_stream st, void *x, brn_act_type at, int *labels, const uint8_t *images,
+                       const uint8_t *ds_labels, const float *lut, const brn_batch_entry *plan, int n, int c, int h,
+                       int w);
+
 /* --- normalization, fused with the ReLU (see backend.h's norm operations) ----------------- */
 /* Device workspace bytes the norm launchers need for this call (partial sums). */
 size_t BRN_K(norm_workspace)(const brn_norm_desc *d);
