@@ -83,7 +83,7 @@ typedef struct brn_job_memory {
     int threads;              /* CPU threads the job would use (0 on a GPU) */
     size_t parameters;
     size_t model_bytes;       /* parameters, gradients, optimizer, running stats, activations, scratch */
-    size_t data_bytes;        /* the dataset in memory and the staged batch */
+    size_t data_bytes;        /* the dataset in the device's memory (a GPU: both splits as uint8) */
     size_t total_bytes;
 } brn_job_memory;
 

@@ -6,6 +6,9 @@
 #include "engine.h"
 #include "model.h"
 
+/* the examples a split keeps under a --train-subset/--test-subset of `keep` (0: all) */
+static long subset(long n, long keep) { return keep > 0 && keep < n ? keep : n; }
+
 int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size_t errlen)
 {
     brn_dataset_dims d;
@@ -33,18 +36,21 @@ int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size
     if (gpu) {
         /* on a GPU: activations in the job's precision (bf16 halves them; the fp32 norm
          * statistics and logits are a small part), the workspace at most the GPU limit,
-         * bf16 shadow weights, and the data staged per batch only */
+         * bf16 shadow weights, and both splits resident as uint8 (the batches are built
+         * there); the host keeps its own copy, outside the GPU's budget */
         const size_t acts = s->precision == BRN_PRECISION_BF16 ? m.activation_bytes / 2 : m.activation_bytes;
         const size_t shadow = s->precision == BRN_PRECISION_BF16 ? m.parameters * 2 : 0;
         out->threads = 0;
         out->model_bytes = m.state_bytes + acts + BRN_GPU_WORKSPACE_LIMIT + shadow;
-        out->data_bytes = (size_t)s->batch_size * (image * sizeof(float) + sizeof(int));
+        out->data_bytes = brn_backend_data_bytes(subset(d.train_n, s->train_subset), d.c, d.h, d.w) +
+                          brn_backend_data_bytes(subset(d.test_n, s->test_subset), d.c, d.h, d.w);
         out->total_bytes = out->model_bytes + out->data_bytes;
         return 0;
     }
-    /* both splits as bytes, the epoch's order, one staged batch of floats and labels */
+    /* both splits as bytes (loaded whole, then cut to the subsets), the epoch's order and
+     * the batch's plan (the batch itself is built in the model's input) */
     out->data_bytes = (size_t)(d.train_n + d.test_n) * (image + 1) + (size_t)d.train_n * sizeof(long) +
-                      (size_t)s->batch_size * (image * sizeof(float) + sizeof(int));
+                      (size_t)s->batch_size * sizeof(brn_batch_entry);
     out->total_bytes = out->model_bytes + out->data_bytes;
     return 0;
 }

@@ -49,7 +49,8 @@ static void test_job_estimate_scales(void)
     CHECK_STR_CONTAINS(err, "dataset");
 }
 
-/* On a GPU: no per-thread scratch, bf16 halves the activations, the data is not resident. */
+/* On a GPU: no per-thread scratch, bf16 halves the activations, both splits are resident
+ * as uint8 (cut to the subsets), without the CPU's epoch order. */
 static void test_gpu_estimate(void)
 {
     char err[256];
@@ -66,6 +67,13 @@ static void test_gpu_estimate(void)
     CHECK_EQ_INT(brn_job_estimate(&s, &bf16, err, sizeof err), 0);
     CHECK_EQ_INT(fp32.threads, 0);
     CHECK(fp32.data_bytes < cpu.data_bytes);
+    const size_t cifar_bytes = (size_t)(50000 + 10000) * (3 * 32 * 32 + 1);
+    CHECK(fp32.data_bytes >= cifar_bytes && fp32.data_bytes < cifar_bytes + ((size_t)1 << 20));
+    CHECK(fp32.total_bytes >= fp32.model_bytes + cifar_bytes);
+    brn_job_memory cut;
+    s.train_subset = 5000, s.test_subset = 1000;
+    CHECK_EQ_INT(brn_job_estimate(&s, &cut, err, sizeof err), 0);
+    CHECK(cut.data_bytes >= (size_t)6000 * 3073 && cut.data_bytes < (size_t)6000 * 3073 + ((size_t)1 << 20));
     CHECK(bf16.model_bytes < fp32.model_bytes);
     /* WRN-28-10 at batch 128: GiBs of activations, well above the workspace bound */
     CHECK(fp32.model_bytes > ((size_t)2 << 30));
