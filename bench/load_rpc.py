@@ -13,6 +13,12 @@ also when the loaded throughput is more than --max-slowdown-pct below the unload
 
     /usr/bin/python3 bench/load_rpc.py                       # the full load (quiet machine)
     /usr/bin/python3 bench/load_rpc.py --clients 4 --watchers 16 --epochs 3   # a smoke run
+    /usr/bin/python3 bench/load_rpc.py --brnd-cpus 0 --client-cpus 1 --rate 10   # brnd's own cost
+
+On a machine with few cores the clients compete with the job for the CPUs, and the slowdown
+measures the clients. --brnd-cpus and --client-cpus pin brnd (with its job) and the clients to
+separate cores, so that what is left is what serving the calls costs brnd itself; --rate paces
+each client (calls per second; 0: as fast as it can). brnd's CPU seconds are reported per phase.
 
 The job: synthetic data, WRN --depth/--width, --epochs, --threads (default: all cores
 brnd may use). Clients and watchers run in --procs processes.
@@ -63,6 +69,26 @@ def job_spec(args, name):
                 threads=args.threads, seed=1, device="cpu")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (all its threads)."""
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def parse_cpus(text):
+    """'0', '0,2', '1-3' -> a set of CPU numbers (None for an empty text)."""
+    if not text:
+        return None
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
 def train_and_measure(c, args, name):
     """Submit the job, wait for it; the median images/s of its epochs."""
     job = c.submit(**job_spec(args, name))
@@ -73,8 +99,10 @@ def train_and_measure(c, args, name):
     return job.id, ips[len(ips) // 2]
 
 
-def watch_worker(target, token, job_id, streams, q):
+def watch_worker(target, token, job_id, streams, q, cpus):
     """`streams` WatchJob streams on the job, each read to its end."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     brn_client.load_stubs()
     res, lock = {"events": 0, "ended_ok": 0, "errors": {}}, threading.Lock()
 
@@ -116,7 +144,11 @@ def main():
     ap.add_argument("--rss-growth-pct", type=float, default=20.0)
     ap.add_argument("--max-slowdown-pct", type=float, default=5.0)
     ap.add_argument("--strict", action="store_true", help="also fail when the throughput drops too much")
+    ap.add_argument("--brnd-cpus", default="", help="CPUs brnd (and so its job) may use, e.g. 0 or 0-3")
+    ap.add_argument("--client-cpus", default="", help="CPUs the clients and watchers may use")
+    ap.add_argument("--rate", type=float, default=0, help="calls per second per client (0: as fast as it can)")
     args = ap.parse_args()
+    brnd_cpus, client_cpus = parse_cpus(args.brnd_cpus), parse_cpus(args.client_cpus)
 
     tmp = tempfile.mkdtemp(prefix="brn-load-")
     token = secrets.token_hex(16)
@@ -127,7 +159,8 @@ def main():
     log = open(os.path.join(tmp, "brnd.log"), "w")
     p = subprocess.Popen([BRND, "serve", "--state-dir", os.path.join(tmp, "state"), "--listen", target,
                           "--token-file", os.path.join(tmp, "token"), "--log-level", "warn",
-                          "--max-watch-streams", str(args.watchers + 64)], stdout=log, stderr=log)
+                          "--max-watch-streams", str(args.watchers + 64)], stdout=log, stderr=log,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, brnd_cpus)) if brnd_cpus else None)
     failed = False
     try:
         c = None
@@ -146,9 +179,13 @@ def main():
             os.cpu_count(), open("/proc/loadavg").read().split()[:3], info.version, info.limits.cpu_cores))
 
         rss_start = rss_kib(p.pid)
+        cpu0, t0 = cpu_seconds(p.pid), time.time()
         _, alone = train_and_measure(c, args, "alone")
-        print("alone: %.1f images/s (median over %d epochs)" % (alone, args.epochs))
+        cpu_alone, wall_alone = cpu_seconds(p.pid) - cpu0, time.time() - t0
+        print("alone: %.1f images/s (median over %d epochs); brnd used %.1f CPU s in %.1f s" % (
+            alone, args.epochs, cpu_alone, wall_alone))
 
+        cpu0, t0 = cpu_seconds(p.pid), time.time()
         job = c.submit(**job_spec(args, "loaded"))
         q = mp.Queue()
         per = max(1, args.procs)
@@ -159,10 +196,10 @@ def main():
         for i in range(per):
             n = args.clients // per + (1 if i < args.clients % per else 0)
             if n:
-                procs.append(mp.Process(target=client_loop, args=(target, token, job.id, shared_stop, n, q)))
+                procs.append(mp.Process(target=client_loop, args=(target, token, job.id, shared_stop, n, q, client_cpus, args.rate)))
             n = args.watchers // per + (1 if i < args.watchers % per else 0)
             if n:
-                procs.append(mp.Process(target=watch_worker, args=(target, token, job.id, n, q)))
+                procs.append(mp.Process(target=watch_worker, args=(target, token, job.id, n, q, client_cpus)))
         for pr in procs:
             pr.start()
         samples = []
@@ -173,6 +210,7 @@ def main():
                 break
             time.sleep(0.5)
         shared_stop.value = time.time()
+        cpu_loaded, wall_loaded = cpu_seconds(p.pid) - cpu0, time.time() - t0
         results = [q.get() for pr in procs]
         for pr in procs:
             pr.join()
@@ -203,6 +241,8 @@ def main():
         growth = 100.0 * (last_q / first_q - 1) if first_q else 0.0
         growth_mib = (last_q - first_q) / 1024
         print("loaded: %.1f images/s (median); ratio loaded/alone %.3f" % (loaded, loaded / alone))
+        print("brnd used %.1f CPU s in %.1f s loaded (%.1f in %.1f s alone); %.0f calls/s" % (
+            cpu_loaded, wall_loaded, cpu_alone, wall_alone, sum(calls.values()) / max(wall_loaded, 1e-9)))
         print("calls: %d (%s)" % (sum(calls.values()), ", ".join("%s: %d" % kv for kv in sorted(calls.items()))))
         print("watch: %d streams ended OK, %d events, errors %s" % (watch["ended_ok"], watch["events"], watch["errors"]))
         print("brnd RSS: start %.1f MiB; loaded, after warm-up: first third %.1f, last third %.1f (%+.1f%%), peak %.1f "
@@ -210,7 +250,9 @@ def main():
                                    len(samples)))
         summary = dict(alone_ips=alone, loaded_ips=loaded, calls=sum(calls.values()), unexpected=bad,
                        watch_ok=watch["ended_ok"], watch_errors=watch["errors"], rss_growth_pct=growth,
-                       rss_peak_kib=max(samples))
+                       rss_peak_kib=max(samples), brnd_cpu_s_alone=cpu_alone, wall_s_alone=wall_alone,
+                       brnd_cpu_s_loaded=cpu_loaded, wall_s_loaded=wall_loaded, brnd_cpus=args.brnd_cpus,
+                       client_cpus=args.client_cpus, rate=args.rate)
         print(json.dumps(summary))
         if bad or watch["errors"] or watch["ended_ok"] != args.watchers:
             print("FAIL: unexpected statuses", file=sys.stderr)
@@ -232,9 +274,11 @@ def main():
     sys.exit(1 if failed else 0)
 
 
-def client_loop(target, token, job_id, shared_stop, threads, q):
+def client_loop(target, token, job_id, shared_stop, threads, q, cpus, rate):
     """Mixed unary RPCs from `threads` threads until the parent sets shared_stop (when the
-    job ends); counts per (rpc, status)."""
+    job ends), each at most `rate` calls per second (0: no limit); counts per (rpc, status)."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     brn_client.load_stubs()
     pb = brn_client.pb
     counts, lock = {}, threading.Lock()
@@ -251,7 +295,11 @@ def client_loop(target, token, job_id, shared_stop, threads, q):
                 spec=brn_client.make_spec(dataset="synthetic", depth=10, width=1, epochs=1), validate_only=True))),
         ]
         k = i
+        next_at = time.time()
         while time.time() < shared_stop.value:
+            if rate > 0:
+                next_at += 1.0 / rate
+                time.sleep(max(0.0, next_at - time.time()))
             name, fn = calls[k % len(calls)]
             k += 1
             try:
