@@ -15,8 +15,8 @@ expect_rc 64 bash "$EXP/claim0_full_batch.sh" --bogus
 expect_rc 0 bash "$EXP/claim0_full_batch.sh" --help
 case "$OUT" in *"--scale smoke|small|full"*) ;; *) fail "help: $OUT" ;; esac
 
-# script, sweep, groups: bn/brn; bn/brn x mb 0/2/4 + gn; bn/brn x iid/non_iid; mb 0/2/4 x moving/batch
-for spec in "claim0_full_batch 2" "claim1_microbatch 7" "claim2_non_iid 4" "bn_eval_batch_stats 6"; do
+# script, sweep, groups: bn/brn; bn/brn x mb 0/2/4 + gn; bn/brn/gn x (iid + non_iid x 4/2 labels); mb 0/2/4 x moving/batch
+for spec in "claim0_full_batch 2" "claim1_microbatch 7" "claim2_non_iid 9" "bn_eval_batch_stats 6"; do
     set -- $spec
     note "$1 at smoke scale"
     expect_rc 0 bash "$EXP/$1.sh" --scale smoke --addr "$BRN_ADDR" --out "$TMP/results"
