@@ -75,4 +75,19 @@ wait_for 30 field_is "$SLOW" attempts 2
 [ "$(job_field "$SLOW" crashes)" = 0 ] || fail "a clean stop counted as a crash"
 expect_rc 0 "$BRNCTL" cancel "$SLOW"
 stop_daemon
+
+note "a start removes the checkpoint temporaries of dead writers, also of jobs that will not run again"
+sh -c 'exit 0' &
+DEAD=$!
+wait "$DEAD"
+mkdir -p "$TMP/state/jobs/$CRASHER"
+: >"$TMP/state/jobs/$CRASHER/last.safetensors.tmp.$DEAD"
+: >"$TMP/state/jobs/$SLOW/epoch-3.safetensors.tmp.$DEAD"
+: >"$TMP/state/jobs/$SLOW/last.safetensors.tmp.$$"   # a live writer's: kept
+start_daemon
+[ ! -e "$TMP/state/jobs/$CRASHER/last.safetensors.tmp.$DEAD" ] || fail "a failed job's stale temporary is still there"
+[ ! -e "$TMP/state/jobs/$SLOW/epoch-3.safetensors.tmp.$DEAD" ] || fail "a cancelled job's stale temporary is still there"
+[ -e "$TMP/state/jobs/$SLOW/last.safetensors.tmp.$$" ] || fail "a live writer's temporary was removed"
+grep -q "removed 2 checkpoint temporaries" "$TMP/brnd.log" || fail "no log line for the removed temporaries"
+stop_daemon
 note "ok"
