@@ -1,6 +1,9 @@
 # brn — build: `make` (brnd, brnctl), `make test`, `make demo`, `make bench`.
 # Sources are found by directory: add a .c file and it is built.
 
+# `make` alone builds `all`, whatever rule comes first below (a dependency-only rule did).
+.DEFAULT_GOAL := all
+
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
