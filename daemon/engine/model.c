@@ -388,6 +388,7 @@ int brn_model_set_plan(brn_model *m, const brn_device_data *d, const brn_batch_e
 {
     const brn_model_config *c = &m->cfg;
     const brn_batch_source *src = &d->src;
+    if (!d->handle) return brn_errorf(err, errlen, BRN_EINVAL, "batch plan: the dataset was not uploaded");
     if (src->c != c->in_c || src->h != c->in_h || src->w != c->in_w)
         return brn_errorf(err, errlen, BRN_EINVAL, "batch plan: the dataset's images are %dx%dx%d, the model's %dx%dx%d",
                           src->h, src->w, src->c, c->in_h, c->in_w, c->in_c);
@@ -571,8 +572,8 @@ int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, s
 {
     const brn_backend_ops *o = m->be->ops;
     const brn_sgd *last = &m->step_opt;   /* field by field: a struct's padding is not data */
-    const int same = m->step_n == n && m->step_data == m->data && last->momentum == opt->momentum && last->weight_decay == opt->weight_decay &&
-                     last->nesterov == opt->nesterov;
+    const int same = m->step_n == n && m->step_data == m->data && last->momentum == opt->momentum &&
+                     last->weight_decay == opt->weight_decay && last->nesterov == opt->nesterov;
     if (same && m->step_unit) {
         o->replay(m->be, m->step_unit);
         return 0;

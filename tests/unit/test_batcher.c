@@ -249,6 +249,13 @@ static void test_model_plan_on_cpu(void)
     CHECK_STR_CONTAINS(err, "entry 4");
     CHECK_EQ_INT(brn_model_set_plan(&m, &data, plan, 33, err, sizeof err), BRN_EINVAL);
     CHECK_STR_CONTAINS(err, "33 examples");
+    brn_device_data other = data;   /* images of another size, or none uploaded */
+    other.src.h = 8;
+    CHECK_EQ_INT(brn_model_set_plan(&m, &other, plan, 32, err, sizeof err), BRN_EINVAL);
+    CHECK_STR_CONTAINS(err, "the dataset's images are 8x16x3");
+    other = (brn_device_data){.src = data.src};
+    CHECK_EQ_INT(brn_model_set_plan(&m, &other, plan, 32, err, sizeof err), BRN_EINVAL);
+    CHECK_STR_CONTAINS(err, "not uploaded");
     free(x);
     brn_backend_data_free(be, &data);
     brn_model_free(&m);
