@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "text_scalar.h"
+
 #define AT(m, off, type) ((type *)((char *)(m) + (off)))
 #define CAT(m, off, type) ((const type *)((const char *)(m) + (off)))
 
@@ -47,52 +49,31 @@ static size_t element_size(ProtobufCType t)
     }
 }
 
-/* Decimal digits, '-' first only when allowed. strtoll/strtoull alone would take spaces,
- * '+', and (strtoull) "-1" as the largest value. */
-static int plain_integer(const char *v, int allow_minus)
-{
-    const char *p = v + (allow_minus && v[0] == '-');
-    if (!*p) return 0;
-    for (; *p; p++)
-        if (*p < '0' || *p > '9') return 0;
-    return 1;
-}
-
-static int parse_bool(const char *v, protobuf_c_boolean *out)
-{
-    static const char *const T[] = {"true", "yes", "on", "1"}, *const F[] = {"false", "no", "off", "0"};
-    for (int i = 0; i < 4; i++) {
-        if (!strcasecmp(v, T[i])) return *out = 1, 0;
-        if (!strcasecmp(v, F[i])) return *out = 0, 0;
-    }
-    return -1;
-}
-
 int pb_field_parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *dst, char *err, size_t errlen)
 {
     char *end = NULL;
     errno = 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32: {
-        long long x = plain_integer(v, 1) ? strtoll(v, &end, 10) : 0;
+        long long x = brn_text_plain_integer(v, 1) ? strtoll(v, &end, 10) : 0;
         if (!end || errno || x < INT32_MIN || x > INT32_MAX) goto bad_int;
         *(int32_t *)dst = (int32_t)x;
         return 0;
     }
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64: {
-        long long x = plain_integer(v, 1) ? strtoll(v, &end, 10) : 0;
+        long long x = brn_text_plain_integer(v, 1) ? strtoll(v, &end, 10) : 0;
         if (!end || errno) goto bad_int;
         *(int64_t *)dst = x;
         return 0;
     }
     case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: {
-        unsigned long long x = plain_integer(v, 0) ? strtoull(v, &end, 10) : 0;
+        unsigned long long x = brn_text_plain_integer(v, 0) ? strtoull(v, &end, 10) : 0;
         if (!end || errno || x > UINT32_MAX) goto bad_int;
         *(uint32_t *)dst = (uint32_t)x;
         return 0;
     }
     case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: {
-        unsigned long long x = plain_integer(v, 0) ? strtoull(v, &end, 10) : 0;
+        unsigned long long x = brn_text_plain_integer(v, 0) ? strtoull(v, &end, 10) : 0;
         if (!end || errno) goto bad_int;
         *(uint64_t *)dst = x;
         return 0;
@@ -107,12 +88,15 @@ int pb_field_parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void
         else *(float *)dst = (float)x;
         return 0;
     }
-    case PROTOBUF_C_TYPE_BOOL:
-        if (parse_bool(v, dst)) {
+    case PROTOBUF_C_TYPE_BOOL: {
+        int b;
+        if (brn_text_parse_bool(v, &b)) {
             snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", f->name, v);
             return -1;
         }
+        *(protobuf_c_boolean *)dst = b;
         return 0;
+    }
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = f->descriptor;
         size_t lv = strlen(v);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "data/dataset.h"
+#include "text_scalar.h"
 
 typedef enum { F_INT, F_LONG, F_DOUBLE, F_BOOL, F_STR, F_ENUM, F_U64, F_LIST } field_type;
 
@@ -145,33 +146,14 @@ static void flag_name(char *dst, size_t n, const char *field)
     dst[i] = 0;
 }
 
-/* Decimal digits with an optional leading '-': strtol alone would also take leading
- * spaces and '+' (and strtoull a "-1" as the largest value). */
-static int plain_integer(const char *v, int allow_minus)
-{
-    const char *p = v + (allow_minus && v[0] == '-');
-    if (!*p) return 0;
-    for (; *p; p++)
-        if (*p < '0' || *p > '9') return 0;
-    return 1;
-}
-
 static int parse_long(const char *v, long *out)
 {
     char *end;
-    if (!plain_integer(v, 1)) return -1;
+    if (!brn_text_plain_integer(v, 1)) return -1;
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end) return -1;
     *out = x;
-    return 0;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = 1;
-    else if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = 0;
-    else return -1;
     return 0;
 }
 
@@ -198,7 +180,7 @@ int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err
     case F_U64: {
         char *end;
         errno = 0;
-        if (!plain_integer(value, 0)) goto bad_int;
+        if (!brn_text_plain_integer(value, 0)) goto bad_int;
         unsigned long long x = strtoull(value, &end, 10);
         if (errno || end == value || *end) goto bad_int;
         *(uint64_t *)p = x;
@@ -217,7 +199,7 @@ int brn_spec_set(brn_job_spec *s, const char *name, const char *value, char *err
         return 0;
     }
     case F_BOOL:
-        if (parse_bool(value, (int *)p)) {
+        if (brn_text_parse_bool(value, (int *)p)) {
             snprintf(err, errlen, "%s: '%s' is not a boolean (true/false)", fl, value);
             return -1;
         }
