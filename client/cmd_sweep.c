@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "codec/pb_field.h"
 #include "ctl_spec.h"
 #include "job_format.h"
 #include "labels.h"
@@ -47,6 +48,7 @@ typedef struct sweep_job {
     int64_t id;           /* 0 until known */
     int existed;          /* created by an earlier run */
     int finished;         /* --wait printed its line */
+    int listed;           /* --wait: seen in the current pass over the sweep's jobs */
     char key[SWEEP_KEY_LEN];
 } sweep_job;
 
@@ -145,6 +147,62 @@ static void finished_line(cli *c, const sweep_plan *p, const sweep_job *j, const
     fflush(stdout);
 }
 
+static int job_names_field(const Brn__V1__Job *job, const char *field)
+{
+    for (size_t i = 0; i < job->n_labels; i++)
+        if (!strcmp(job->labels[i]->key, field)) return 1;
+    for (size_t i = 0; i < job->n_inert_fields; i++)
+        if (!strcmp(job->inert_fields[i], field)) return 1;
+    return 0;
+}
+
+/* The base flags of a sweep are those of its first run: a new job must equal an existing
+ * one of the sweep in every spec field but the seed, the fields either run sweeps (ours:
+ * the axes; theirs: its labels) and those inert in either job. Compares the daemon's
+ * normalized specs (the would-be job of validate_only, the stored job). Returns 0 when
+ * they agree or the sweep has no job yet, else an exit status with the message printed. */
+static int check_base_flags(cli *c, const sweep_plan *p, const Brn__V1__Job *would_be)
+{
+    Brn__V1__Label sweep_label = BRN__V1__LABEL__INIT, *lp = &sweep_label;
+    sweep_label.key = "sweep";
+    sweep_label.value = (char *)p->name;
+    Brn__V1__ListJobsRequest req = BRN__V1__LIST_JOBS_REQUEST__INIT;
+    req.n_labels = 1;
+    req.labels = &lp;
+    req.page_size = 1;
+    ProtobufCMessage *resp;
+    ctl_status st;
+    if (ctl_unary(&c->conn, M_LIST, &req.base, &brn__v1__list_jobs_response__descriptor, &resp, &st))
+        return cli_fail(c, &st, "sweep");
+    const Brn__V1__ListJobsResponse *r = (const Brn__V1__ListJobsResponse *)resp;
+    int rc = 0;
+    if (r->n_jobs > 0 && r->jobs[0]->spec && would_be->spec) {
+        const Brn__V1__Job *old = r->jobs[0];
+        const ProtobufCMessageDescriptor *d = &brn__v1__job_spec__descriptor;
+        char diff[512] = "", a[256], b[256];
+        size_t o = 0;
+        for (unsigned i = 0; i < d->n_fields; i++) {
+            const ProtobufCFieldDescriptor *f = &d->fields[i];
+            int swept = !strcmp(f->name, "seed") || job_names_field(old, f->name) || job_names_field(would_be, f->name);
+            for (int k = 0; !swept && k < p->n_axes; k++) swept = !strcmp(p->axes[k].field, f->name);
+            if (swept || pb_field_get_text(&old->spec->base, f, a, sizeof a) ||
+                pb_field_get_text(&would_be->spec->base, f, b, sizeof b) || !strcmp(a, b))
+                continue;
+            if (o < sizeof diff)
+                o += (size_t)snprintf(diff + o, sizeof diff - o, "%s%s %s -> %s", o ? ", " : "", f->name, a, b);
+        }
+        if (o) {
+            fprintf(stderr,
+                    "%s sweep: %s was submitted with other base flags (job %lld: %s); use the flags of its first run, "
+                    "or a new name\n",
+                    c->prog, p->name, (long long)old->id, diff);
+            rc = EX_DATAERR;
+        }
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
 /* Polls the sweep's jobs until every one of ours is final; one line per finished job. */
 static int wait_all(cli *c, const sweep_plan *p, sweep_job *jobs, int n)
 {
@@ -156,6 +214,7 @@ static int wait_all(cli *c, const sweep_plan *p, sweep_job *jobs, int n)
     while (done < n) {
         char *token = NULL;
         int failed_rpc = 0;
+        for (int i = 0; i < n; i++) jobs[i].listed = 0;
         for (;;) { /* every page of the sweep's jobs */
             Brn__V1__ListJobsRequest req = BRN__V1__LIST_JOBS_REQUEST__INIT;
             req.n_labels = 1;
@@ -180,6 +239,8 @@ static int wait_all(cli *c, const sweep_plan *p, sweep_job *jobs, int n)
             /* newest first: print in id order within a page by walking it backwards */
             for (size_t k = r->n_jobs; k-- > 0;) {
                 const Brn__V1__Job *job = r->jobs[k];
+                for (int i = 0; i < n; i++)
+                    if (jobs[i].id == job->id) jobs[i].listed = 1;
                 if (!jobfmt_state_terminal(job->state)) continue;
                 for (int i = 0; i < n; i++) {
                     if (jobs[i].id != job->id || jobs[i].finished) continue;
@@ -204,6 +265,14 @@ static int wait_all(cli *c, const sweep_plan *p, sweep_job *jobs, int n)
             if (!more) break;
         }
         free(token);
+        /* a job of ours no longer listed was deleted (by another client) before it finished */
+        for (int i = 0; !failed_rpc && i < n; i++) {
+            if (jobs[i].finished || jobs[i].listed) continue;
+            jobs[i].finished = 1;
+            done++;
+            all_ok = 0;
+            fprintf(stderr, "%s sweep: job %lld is gone (deleted) before it finished\n", c->prog, (long long)jobs[i].id);
+        }
         if (done < n) sleep_ms(failed_rpc ? 500 : SWEEP_POLL_MS);
     }
     if (!c->json) printf("sweep %s: %d jobs finished%s\n", p->name, n, all_ok ? ", all SUCCEEDED" : "; some did not succeed");
@@ -308,7 +377,7 @@ int cmd_sweep(cli *c, int argc, char **argv)
     }
     if ((rc = cli_connect(c))) goto out;
     /* First pass: the daemon checks every job (and finds those that already exist). */
-    int existing = 0;
+    int existing = 0, checked_base = 0;
     json_t *arr = c->json && (!wait || dry) ? json_array() : NULL;
     for (int j = 0; j < n; j++) {
         Brn__V1__Job *job;
@@ -320,6 +389,15 @@ int cmd_sweep(cli *c, int argc, char **argv)
         jobs[j].id = job->id;
         jobs[j].existed = job->id != 0;
         existing += jobs[j].existed;
+        if (!jobs[j].existed && !checked_base) {   /* the first new job: does it fit the sweep's base? */
+            checked_base = 1;
+            if ((rc = check_base_flags(c, &plan, job))) {
+                fprintf(stderr, "%s sweep: nothing was submitted\n", c->prog);
+                protobuf_c_message_free_unpacked(&job->base, NULL);
+                json_decref(arr);
+                goto out;
+            }
+        }
         if (arr && dry) json_array_append_new(arr, pb_to_json(&job->base)); /* id 0: would be new */
         protobuf_c_message_free_unpacked(&job->base, NULL);
     }

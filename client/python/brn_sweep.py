@@ -17,10 +17,14 @@ import math
 import statistics
 import time
 
+import grpc
+
 import brn_client
 
 TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 NOT_APPLICABLE = "-"
+# the most jobs (points x seeds) one sweep may submit: brnctl's SWEEP_MAX_JOBS (client/sweep.h)
+MAX_JOBS = 10000
 
 
 def value_text(v):
@@ -71,7 +75,11 @@ def sweep(client, name, grid, seeds=1, priority=0, dry_run=False, **fields):
     job is checked by the daemon first (a grpc.RpcError then means nothing was submitted).
     Returns the Jobs (existing ones for a re-run; with dry_run the would-be jobs, id 0 new)."""
     seed0 = int(fields.pop("seed", 1))
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_JOBS:
+        raise ValueError("seeds: %r is not an integer in 1..%d" % (seeds, MAX_JOBS))
     points = _points(client, name, grid, fields)
+    if len(points) * seeds > MAX_JOBS:
+        raise ValueError("%d points x %d seeds: more than %d jobs" % (len(points), seeds, MAX_JOBS))
     plan = []
     for s in range(seed0, seed0 + seeds):   # seed-major, as brnctl
         for applied in points:
@@ -80,9 +88,37 @@ def sweep(client, name, grid, seeds=1, priority=0, dry_run=False, **fields):
                 f: value_text(v) for f, v in applied.items()}, s), labels=labels, seed=s, **dict(fields, **applied))
             plan.append(req)
     checked = [client.submit(validate_only=True, **req) for req in plan]
+    new = [j for j in checked if j.id == 0]
+    if new:
+        _check_base_flags(client, name, set(grid), new[0])
     if dry_run:
         return checked
     return [client.submit(**req) for req in plan]
+
+
+def _check_base_flags(client, name, swept, would_be):
+    """A sweep keeps the base flags of its first run (as brnctl's check_base_flags): the
+    would-be job must equal an existing job of the sweep in every spec field but the seed,
+    the fields either run sweeps and those inert in either job. Raises ValueError."""
+    existing = client.list_jobs(labels={"sweep": name}, limit=1)
+    if not existing:
+        return
+    old = existing[0]
+    skip = set(swept) | {"seed"}
+    for job in (old, would_be):
+        skip |= {lb.key for lb in job.labels} | set(job.inert_fields)
+    diff = []
+    for f in brn_client.pb.JobSpec.DESCRIPTOR.fields:
+        if f.name in skip:
+            continue
+        a, b = getattr(old.spec, f.name), getattr(would_be.spec, f.name)
+        if f.label == f.LABEL_REPEATED:
+            a, b = list(a), list(b)
+        if a != b:
+            diff.append("%s %s -> %s" % (f.name, a, b))
+    if diff:
+        raise ValueError("sweep %s was submitted with other base flags (job %d: %s); use the flags of its first "
+                         "run, or a new name" % (name, old.id, ", ".join(diff)))
 
 
 def wait_all(client, jobs, on_finished=None, poll=1.0):
@@ -90,7 +126,12 @@ def wait_all(client, jobs, on_finished=None, poll=1.0):
     final, pending = {}, [j.id for j in jobs]
     while pending:
         for jid in list(pending):
-            job = client.get_job(jid)
+            try:
+                job = client.get_job(jid)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.NOT_FOUND:
+                    raise LookupError("job %d is gone (deleted) before it finished" % jid) from e
+                raise
             if brn_client.pb.JobState.Name(job.state) in TERMINAL:
                 final[jid] = job
                 pending.remove(jid)

@@ -50,5 +50,6 @@ void brn_schedule_renorm(const brn_job_spec *s, const brn_resolved *r, long t, d
     /* the seed's curves: t grows by t_delta per batch */
     double ts = (double)(t - r->renorm_warmup) * s->t_delta;
     *rmax = s->rmax / (1.0 + (s->rmax - 1.0) * exp(-ts));
-    *dmax = s->dmax / (1.0 + (s->dmax / 1e-3 - 1.0) * exp(-2.0 * ts));
+    /* dmax 0 (r alone) stays 0: the curve's formula would be 0/0 there */
+    *dmax = s->dmax > 0 ? s->dmax / (1.0 + (s->dmax / 1e-3 - 1.0) * exp(-2.0 * ts)) : 0;
 }

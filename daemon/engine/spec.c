@@ -410,8 +410,14 @@ void brn_spec_resolve(const brn_job_spec *s, long train_examples, brn_resolved *
     int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
     r->renorm_warmup = s->renorm_warmup != BRN_SPEC_AUTO ? s->renorm_warmup
                        : linear ? round_frac(r->total_steps, BRN_DEFAULT_WARMUP_FRACTION) : 0;
-    r->dmax_steps = s->dmax_steps != BRN_SPEC_AUTO ? s->dmax_steps : round_frac(r->total_steps, BRN_DEFAULT_RAMP_END_FRACTION);
-    r->rmax_steps = s->rmax_steps != BRN_SPEC_AUTO ? s->rmax_steps : round_frac(r->total_steps, BRN_DEFAULT_RAMP_END_FRACTION);
+    /* an automatic ramp end never comes before the warm-up's end (a warm-up given past 75%) */
+    long auto_end = round_frac(r->total_steps, BRN_DEFAULT_RAMP_END_FRACTION);
+    if (auto_end < r->renorm_warmup) auto_end = r->renorm_warmup;
+    r->dmax_steps = s->dmax_steps != BRN_SPEC_AUTO ? s->dmax_steps : auto_end;
+    r->rmax_steps = s->rmax_steps != BRN_SPEC_AUTO ? s->rmax_steps : auto_end;
+    r->renorm_never = brn && r->renorm_warmup >= r->total_steps;
+    r->ramp_end_before_start = brn && linear && !r->renorm_never &&
+                               (r->rmax_steps < r->renorm_warmup || r->dmax_steps < r->renorm_warmup);
     const double converged = BRN_MOMENTUM_CONVERGED_STEPS(r->norm_momentum);
     r->momentum_too_slow = (s->norm == BRN_NORM_BN || brn) && s->eval_stats == BRN_EVAL_MOVING &&
                            (double)r->total_steps < converged;
@@ -427,14 +433,22 @@ int brn_spec_describe_renorm(const brn_job_spec *s, const brn_resolved *r, char 
         return 0;
     }
     const int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
-    const int auto_sched = linear && (s->renorm_warmup == BRN_SPEC_AUTO || s->rmax_steps == BRN_SPEC_AUTO ||
-                                      s->dmax_steps == BRN_SPEC_AUTO);
-    const int auto_mom = s->norm_momentum < 0;
-    char tail[96] = "";
-    if (auto_sched || auto_mom)
-        snprintf(tail, sizeof tail, "; %s scaled to the run's %ld steps",
-                 auto_sched && auto_mom ? "schedule and momentum" : auto_sched ? "schedule" : "momentum",
-                 r->total_steps);
+    /* name what was scaled to the run: the parts of the schedule not given, and the momentum */
+    const char *scaled[4];
+    int n_scaled = 0;
+    if (linear && s->renorm_warmup == BRN_SPEC_AUTO) scaled[n_scaled++] = "warm-up";
+    if (linear && (s->rmax_steps == BRN_SPEC_AUTO || s->dmax_steps == BRN_SPEC_AUTO)) scaled[n_scaled++] = "ramp end";
+    if (s->norm_momentum < 0) scaled[n_scaled++] = "momentum";
+    char tail[128] = "";
+    if (n_scaled)
+        snprintf(tail, sizeof tail, "; %s%s%s%s%s scaled to the run's %ld steps", scaled[0],
+                 n_scaled > 2 ? ", " : n_scaled > 1 ? " and " : "", n_scaled > 1 ? scaled[1] : "",
+                 n_scaled > 2 ? " and " : "", n_scaled > 2 ? scaled[2] : "", r->total_steps);
+    if (r->renorm_never)
+        return snprintf(buf, n,
+                        "renorm schedule: plain BN throughout (renorm-warmup %ld >= the run's %ld steps: r and d "
+                        "never apply); running averages: momentum %g%s",
+                        r->renorm_warmup, r->total_steps, r->norm_momentum, tail);
     if (linear)
         return snprintf(buf, n,
                         "renorm schedule (linear): plain BN for %ld steps, dmax %g at step %ld, rmax %g at step %ld; "

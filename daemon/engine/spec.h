@@ -120,6 +120,9 @@ typedef struct brn_resolved {
     double norm_momentum;
     int momentum_too_slow;     /* the run is too short for the running averages to converge */
     int renorm_before_converged; /* BRN's r and d start before the running averages converged */
+    int renorm_never;          /* BRN's warm-up lasts the whole run: it is plain BN throughout */
+    int ramp_end_before_start; /* a given rmax/dmax step comes before the warm-up ends: the limit
+                                  jumps to its final value when the warm-up ends */
 } brn_resolved;
 
 void brn_spec_defaults(brn_job_spec *s);

@@ -209,6 +209,16 @@ static void announce(run *r)
         char line[512];
         brn_spec_describe_renorm(s, &r->res, line, sizeof line);
         run_log(r, 0, "%s", line);
+        if (r->res.renorm_never)
+            run_log(r, 1,
+                    "renorm-warmup %ld covers the whole run (%ld steps): BRN trains as plain BN; lower "
+                    "--renorm-warmup (or leave it out: 25%% of the run)",
+                    r->res.renorm_warmup, r->res.total_steps);
+        if (r->res.ramp_end_before_start)
+            run_log(r, 1,
+                    "rmax-steps %ld / dmax-steps %ld come before the end of the warm-up (step %ld): the limits jump "
+                    "to their final values there, with no ramp",
+                    r->res.rmax_steps, r->res.dmax_steps, r->res.renorm_warmup);
         if (r->res.renorm_before_converged && !r->res.momentum_too_slow)   /* else the warning below says it */
             run_log(r, 1,
                     "renorm-warmup %ld: r and d start before the running averages converged (~%.0f steps at "

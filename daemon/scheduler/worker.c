@@ -141,7 +141,8 @@ static int hook_should_stop(void *user)
 static void hook_log(void *user, int is_warning, const char *msg)
 {
     sched_worker *w = user;
-    brnd_log(is_warning ? BRN_LOG_WARN : BRN_LOG_DEBUG, "job %lld: %s", (long long)w->job_id, msg);
+    /* the run's own lines (its renorm schedule, its data) at info: an operator reads what ran */
+    brnd_log(is_warning ? BRN_LOG_WARN : BRN_LOG_INFO, "job %lld: %s", (long long)w->job_id, msg);
 }
 
 static void *worker_main(void *arg)

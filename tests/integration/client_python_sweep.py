@@ -80,6 +80,20 @@ def test_python_then_brnctl(c, sock):
     out = brnctl(sock, "sweep", "--name", "c2", *TINY_FLAGS, "--grid", "norm=bn,brn", "--grid", "rmax=2,3",
                  "--seeds", "2")
     check("0 new, 6 already submitted" in out, "brnctl re-ran Python's sweep: " + out)
+    # new seeds with other base flags: refused before anything is submitted
+    before = len(c.list_jobs(limit=1000))
+    try:
+        c.sweep("c2", grid={"norm": ["bn", "brn"], "rmax": [2, 3]}, seeds=1, **dict(TINY, seed=5, lr=0.05))
+        check(False, "a sweep with other base flags was accepted")
+    except ValueError as e:
+        check("other base flags" in str(e) and "lr 0.1 -> 0.05" in str(e), str(e))
+    check(len(c.list_jobs(limit=1000)) == before, "a refused sweep submitted jobs")
+    for bad in (0, -3, 10 ** 9, 2.5, True):
+        try:
+            c.sweep("c2", grid={"norm": ["bn"]}, seeds=bad, dry_run=True, **TINY)
+            check(False, "seeds=%r was accepted" % (bad,))
+        except ValueError as e:
+            check("seeds" in str(e), str(e))
 
 
 def test_bad_point(c):

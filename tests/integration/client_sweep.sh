@@ -64,6 +64,15 @@ note "the same name with other flags is refused before anything is submitted"
 expect_rc 65 "$BRNCTL" sweep "${SWEEP[@]}" --lr 0.05
 case "$OUT" in *"different spec"*"nothing was submitted"*) ;; *) fail "changed flags: $OUT" ;; esac
 [ "$(njobs)" = 7 ] || fail "a refused sweep submitted jobs"
+expect_rc 65 "$BRNCTL" sweep "${GRID[@]}" --seed 3 --seeds 1 --lr 0.05   # only new jobs, other base flags
+case "$OUT" in *"other base flags"*"lr 0.10000000000000001 -> 0.050000000000000003"*"nothing was submitted"*) ;;
+*) fail "new jobs with changed flags: $OUT" ;; esac
+expect_rc 65 "$BRNCTL" sweep --name t1 "${TINY[@]}" --epochs 3 --no-augment --grid norm=bn,brn --seeds 2
+case "$OUT" in *"other base flags"*"epochs 2 -> 3"*) ;; *) fail "new points with changed flags: $OUT" ;; esac
+[ "$(njobs)" = 7 ] || fail "a refused sweep submitted jobs"
+expect_rc 0 "$BRNCTL" sweep --name t1 "${TINY[@]}" --epochs 2 --no-augment --grid norm=bn,brn,gn --grid microbatch=0,8 \
+    --seeds 2 --dry-run   # more values with the same base flags are fine
+case "$OUT" in *"4 would be new, 6 already submitted"*) ;; *) fail "more values: $OUT" ;; esac
 
 note "the report equals what GetMetrics returns"
 expect_rc 0 "$BRNCTL" report t1 --json
@@ -120,6 +129,19 @@ expect_rc 1 "$BRNCTL" sweep --name t2 "${TINY[@]}" --epochs 1 --grid norm=bn --s
 case "$OUT" in *"CANCELLED"*"some did not succeed"*) ;; *) fail "wait with a cancelled job: $OUT" ;; esac
 expect_rc 0 "$BRNCTL" report t2
 case "$OUT" in *"1/2 done, 1 cancelled *"*"incomplete"*) ;; *) fail "incomplete group: $OUT" ;; esac
+
+note "--wait ends when one of its jobs is deleted by someone else before it finished"
+"$BRNCTL" sweep --name t4 "${TINY[@]}" --epochs 400 --grid norm=bn --seeds 2 --wait >"$TMP/t4.out" 2>&1 &
+WAITER=$!
+wait_for 30 sh -c "[ \"\$(\"$BRNCTL\" list --label sweep=t4 --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')\" = 2 ]"
+for j in $("$BRNCTL" list --label sweep=t4 --json | $PY -c "import json,sys; print(' '.join(str(j['id']) for j in json.load(sys.stdin)))"); do
+    expect_rc 0 "$BRNCTL" cancel "$j"
+    expect_rc 0 "$BRNCTL" delete "$j"
+done
+for i in $(seq 1 100); do kill -0 "$WAITER" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$WAITER" 2>/dev/null && { kill "$WAITER"; fail "sweep --wait still waits for deleted jobs"; }
+wait "$WAITER" && fail "sweep --wait exited 0 with its jobs deleted"
+grep -q "is gone (deleted) before it finished" "$TMP/t4.out" || fail "no word of the deleted jobs: $(cat "$TMP/t4.out")"
 
 note "--wait follows a sweep through a daemon crash; the jobs resume and finish"
 "$BRNCTL" sweep --name t3 "${TINY[@]}" --train-subset 1024 --epochs 3 --no-augment --grid norm=bn,brn --wait \

@@ -172,7 +172,7 @@ static void test_schedule(void)
     char line[512];
     brn_spec_describe_renorm(&s, &r, line, sizeof line);
     CHECK_STR_CONTAINS(line, "plain BN for 250 steps, dmax 0.5 at step 750, rmax 1.5 at step 750");
-    CHECK_STR_CONTAINS(line, "momentum 0.05; schedule and momentum scaled to the run's 1000 steps");
+    CHECK_STR_CONTAINS(line, "momentum 0.05; warm-up, ramp end and momentum scaled to the run's 1000 steps");
     /* the run: 3 epochs of 156 steps */
     s.steps = 0;
     s.epochs = 3;
@@ -194,7 +194,7 @@ static void test_schedule(void)
     CHECK_CLOSE(r.norm_momentum, 0.01, 0, 0);
     CHECK(r.renorm_before_converged);   /* 250 warm-up steps < the ~300 that 0.01 needs */
     brn_spec_describe_renorm(&s, &r, line, sizeof line);
-    CHECK_STR_CONTAINS(line, "momentum 0.01; schedule scaled to the run's 1000 steps");
+    CHECK_STR_CONTAINS(line, "momentum 0.01; warm-up and ramp end scaled to the run's 1000 steps");
     s.renorm_warmup = 400;
     s.rmax_steps = 800;
     s.dmax_steps = 600;
@@ -203,6 +203,35 @@ static void test_schedule(void)
     brn_spec_describe_renorm(&s, &r, line, sizeof line);
     CHECK_STR_CONTAINS(line, "plain BN for 400 steps, dmax 0.5 at step 600, rmax 1.5 at step 800");
     CHECK(strstr(line, "scaled") == NULL);
+    CHECK(!r.renorm_never && !r.ramp_end_before_start);
+    /* a warm-up given alone past 75% of the run: the automatic ramp end moves with it */
+    s.rmax_steps = s.dmax_steps = BRN_SPEC_AUTO;
+    s.renorm_warmup = 900;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK_EQ_INT(r.rmax_steps, 900);
+    CHECK_EQ_INT(r.dmax_steps, 900);
+    CHECK(!r.ramp_end_before_start && !r.renorm_never);
+    brn_spec_describe_renorm(&s, &r, line, sizeof line);
+    CHECK_STR_CONTAINS(line, "; ramp end scaled to the run's 1000 steps");
+    /* a ramp end given before the warm-up ends: said, and the limit jumps there */
+    s.renorm_warmup = 100;
+    s.rmax_steps = 50;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK(r.ramp_end_before_start);
+    brn_schedule_renorm(&s, &r, 99, &rmax, &dmax);
+    CHECK(rmax == 1 && dmax == 0);
+    brn_schedule_renorm(&s, &r, 100, &rmax, &dmax);
+    CHECK(rmax == 1.5);
+    /* a warm-up as long as the run: BRN never applies, and the line says so */
+    s.rmax_steps = BRN_SPEC_AUTO;
+    s.renorm_warmup = 1000;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK(r.renorm_never && !r.ramp_end_before_start && !r.renorm_before_converged);
+    brn_spec_describe_renorm(&s, &r, line, sizeof line);
+    CHECK_STR_CONTAINS(line, "plain BN throughout (renorm-warmup 1000 >= the run's 1000 steps");
+    s.renorm_warmup = 999;
+    brn_spec_resolve(&s, 10000, &r);
+    CHECK(!r.renorm_never);
     /* BN keeps PyTorch's 0.1 and has no renorm line */
     brn_spec_defaults(&s);
     brn_spec_resolve(&s, 10000, &r);
@@ -222,6 +251,12 @@ static void test_schedule(void)
     brn_schedule_renorm(&s, &r, 2, &rmax, &dmax);
     CHECK_CLOSE(rmax, 3.0 / (1 + 2 * exp(-2.0)), 1e-12, 0);
     CHECK_CLOSE(dmax, 5.0 / (1 + (5.0 / 1e-3 - 1) * exp(-4.0)), 1e-12, 0);
+    /* r alone (dmax 0) on the logistic curves: d stays 0 (the formula is 0/0 there) */
+    s.dmax = 0;
+    for (long step = 0; step < 3; step++) {
+        brn_schedule_renorm(&s, &r, step, &rmax, &dmax);
+        CHECK(dmax == 0 && isfinite(rmax));
+    }
 }
 
 /* BRN with rmax = 1, dmax = 0 is BN to rounding, and the limits given to the model reach
