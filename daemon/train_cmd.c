@@ -49,8 +49,12 @@ static void ui_start(void *user, const brn_run_info *in)
     fprintf(stderr, "WRN-%d-%d %s on %s: %ld train / %ld test images %dx%dx%d, %d classes, %.2fM parameters, %s\n",
             s->depth, s->width, brn_norm_kind_name(s->norm), s->dataset, in->train_examples, in->test_examples, in->in_h,
             in->in_w, in->in_c, in->classes, in->parameters / 1e6, in->device);
-    fprintf(stderr, "%d epoch(s) x %ld steps = %ld steps, batch %d, lr %g (%s)\n", in->epochs, in->steps_per_epoch,
-            in->total_steps, s->batch_size, s->lr, brn_lr_schedule_name(s->lr_schedule));
+    if (in->total_steps == (long)in->epochs * in->steps_per_epoch)
+        fprintf(stderr, "%d epoch(s) x %ld steps = %ld steps, batch %d, lr %g (%s)\n", in->epochs, in->steps_per_epoch,
+                in->total_steps, s->batch_size, s->lr, brn_lr_schedule_name(s->lr_schedule));
+    else   /* --steps: the last epoch is cut short */
+        fprintf(stderr, "%ld steps (%d epoch(s) of up to %ld steps), batch %d, lr %g (%s)\n", in->total_steps,
+                in->epochs, in->steps_per_epoch, s->batch_size, s->lr, brn_lr_schedule_name(s->lr_schedule));
     if (in->start_step)
         fprintf(stderr, "resumed at step %ld (%d epoch(s) done)\n", in->start_step, in->start_epoch);
 }
