@@ -137,7 +137,7 @@ static void preamble(FILE *out, const report *r, const char *bullet)
 static void footnote(FILE *out, const report *r)
 {
     if (any_incomplete(r))
-        fprintf(out, "* incomplete: not every seed finished; the numbers are over the finished seeds only\n");
+        fprintf(out, "* incomplete: a seed is missing, unfinished or failed, or ran more than once; the numbers are over the finished jobs only\n");
 }
 
 void report_print_text(FILE *out, const report *r)

@@ -332,6 +332,6 @@ def report_table(rep):
     width = [max(len(r[c]) for r in rows) for c in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in rows]
     if not all(g["complete"] for g in rep["groups"]):
-        lines.append("* incomplete: not every seed finished; the numbers are over the finished seeds only")
+        lines.append("* incomplete: a seed is missing, unfinished or failed, or ran more than once; the numbers are over the finished jobs only")
     return "sweep %s: %d groups, seeds %s\n" % (rep["sweep"], len(rep["groups"]), " ".join(map(str, rep["seeds"]))) \
         + "\n".join(lines)
