@@ -15,6 +15,7 @@
 #include "labels.h"
 #include "pb_json.h"
 #include "sweep.h"
+#include "text_scalar.h"
 
 /* How often --wait asks for the sweep's jobs. */
 #define SWEEP_POLL_MS 1000
@@ -147,17 +148,6 @@ static void finished_line(cli *c, const sweep_plan *p, const sweep_job *j, const
     fflush(stdout);
 }
 
-/* A number field's text at its shortest that reads back the same (0.1, not 0.10000000000000001). */
-static void shortest_number(const ProtobufCFieldDescriptor *f, char *text, size_t n)
-{
-    if (f->type != PROTOBUF_C_TYPE_DOUBLE && f->type != PROTOBUF_C_TYPE_FLOAT) return;
-    const double v = strtod(text, NULL);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(text, n, "%.*g", prec, v);
-        if (strtod(text, NULL) == v) return;
-    }
-}
-
 static int job_names_field(const Brn__V1__Job *job, const char *field)
 {
     for (size_t i = 0; i < job->n_labels; i++)
@@ -199,8 +189,11 @@ static int check_base_flags(cli *c, const sweep_plan *p, const Brn__V1__Job *wou
             if (swept || pb_field_get_text(&old->spec->base, f, a, sizeof a) ||
                 pb_field_get_text(&would_be->spec->base, f, b, sizeof b) || !strcmp(a, b))
                 continue;
-            shortest_number(f, a, sizeof a);
-            shortest_number(f, b, sizeof b);
+            const int number = f->type == PROTOBUF_C_TYPE_DOUBLE || f->type == PROTOBUF_C_TYPE_FLOAT;
+            if (number && f->label != PROTOBUF_C_LABEL_REPEATED) {
+                brn_text_shortest_double(a, sizeof a, strtod(a, NULL));
+                brn_text_shortest_double(b, sizeof b, strtod(b, NULL));
+            }
             if (o < sizeof diff)
                 o += (size_t)snprintf(diff + o, sizeof diff - o, "%s%s %s -> %s", o ? ", " : "", f->name, a, b);
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec/pb_field.h"
+#include "text_scalar.h"
 
 #define NOT_APPLICABLE "-"
 
@@ -14,15 +15,6 @@ static int is_inert(const Brn__V1__Job *j, const char *field)
     for (size_t i = 0; i < j->n_inert_fields; i++)
         if (!strcmp(j->inert_fields[i], field)) return 1;
     return 0;
-}
-
-/* A double as its shortest text that reads back the same ("0.1", not 0.10000000000000001). */
-static void short_double(char *out, size_t n, double v)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, n, "%.*g", prec, v);
-        if (strtod(out, NULL) == v) return;
-    }
 }
 
 /* The job's value of one spec field as text; "-" where it does not apply. */
@@ -41,7 +33,7 @@ static void field_text(const Brn__V1__Job *j, const ProtobufCFieldDescriptor *f,
         return;
     }
     pb_field_get_text(&j->spec->base, f, out, n);
-    if (f->type == PROTOBUF_C_TYPE_DOUBLE && f->label != PROTOBUF_C_LABEL_REPEATED) short_double(out, n, strtod(out, NULL));
+    if (f->type == PROTOBUF_C_TYPE_DOUBLE && f->label != PROTOBUF_C_LABEL_REPEATED) brn_text_shortest_double(out, n, strtod(out, NULL));
 }
 
 static void stat_of(const double *v, int n, report_stat *s)

@@ -570,11 +570,8 @@ void brn_spec_print_help(FILE *out)
         if ((f->type == F_LONG || f->type == F_INT) && !strcmp(buf, "-1")) snprintf(buf, sizeof buf, "auto");
         if (f->type == F_DOUBLE) {   /* the shortest text that reads back the same: 0.1, not 0.10000000000000001 */
             const double v = *(const double *)((const char *)&d + f->offset);
-            for (int prec = 1; prec <= 17; prec++) {
-                snprintf(buf, sizeof buf, "%.*g", prec, v);
-                if (strtod(buf, NULL) == v) break;
-            }
             if (v < 0) snprintf(buf, sizeof buf, "auto");
+            else brn_text_shortest_double(buf, sizeof buf, v);
         }
         const char *help = f->help ? f->help : brn_dataset_names();
         if (strstr(help, "(default:")) fprintf(out, "\n      %s\n", help);   /* the help says it already */
