@@ -11,9 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define JOBDIR_PARENT "jobs"
+
+int jobdir_parent(char *buf, size_t n, const char *state_dir)
+{
+    int len = snprintf(buf, n, "%s/" JOBDIR_PARENT, state_dir);
+    return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
 int jobdir_path(char *buf, size_t n, const char *state_dir, int64_t id)
 {
-    int len = snprintf(buf, n, "%s/jobs/%lld", state_dir, (long long)id);
+    int len = snprintf(buf, n, "%s/" JOBDIR_PARENT "/%lld", state_dir, (long long)id);
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 

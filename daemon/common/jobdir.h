@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* "<state_dir>/jobs", the parent of every job's directory; -ENAMETOOLONG when it does not fit. */
+int jobdir_parent(char *buf, size_t n, const char *state_dir);
+
 /* "<state_dir>/jobs/<id>"; -ENAMETOOLONG when it does not fit. */
 int jobdir_path(char *buf, size_t n, const char *state_dir, int64_t id);
 

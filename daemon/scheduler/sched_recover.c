@@ -10,14 +10,14 @@
 #include <stdlib.h>
 
 #include "checkpoint_file.h"
+#include "common/jobdir.h"
 #include "common/log.h"
 
 /* <state_dir>/jobs/<id>/: every job directory's dead writers' temporaries; returns the count */
 static int remove_stale_temporaries(const char *state_dir)
 {
     char jobs[BRN_SPEC_PATH_LEN], dir[BRN_SPEC_PATH_LEN + 300];
-    snprintf(jobs, sizeof jobs, "%s/jobs", state_dir);
-    DIR *d = opendir(jobs);
+    DIR *d = jobdir_parent(jobs, sizeof jobs, state_dir) ? NULL : opendir(jobs);
     if (!d) return 0;
     int removed = 0;
     const struct dirent *e;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "common/jobdir.h"
 #include "common/log.h"
 
 /* A kick starts at most this many jobs (or fails at most this many bad ones); the
@@ -320,9 +321,7 @@ static void dispatch(brn_scheduler *s, sched_worker *w, brn_job_row *row, brn_jo
     snprintf(spec->device, sizeof spec->device, "%s", w->info.id);
     snprintf(spec->data_dir, sizeof spec->data_dir, "%s", s->data_dir);
     spec->init[0] = 0;
-    int n = snprintf(spec->checkpoint_dir, sizeof spec->checkpoint_dir, "%s/jobs/%lld", s->state_dir,
-                     (long long)row->id);
-    if (n >= (int)sizeof spec->checkpoint_dir) {
+    if (jobdir_path(spec->checkpoint_dir, sizeof spec->checkpoint_dir, s->state_dir, row->id)) {
         dispatch_fail(s, row, BRN_EIO, "the state directory's path is too long for a job directory");
         return;
     }
