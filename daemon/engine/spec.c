@@ -434,16 +434,17 @@ int brn_spec_describe_renorm(const brn_job_spec *s, const brn_resolved *r, char 
     }
     const int linear = s->renorm_schedule == BRN_RENORM_LINEAR;
     /* name what was scaled to the run: the parts of the schedule not given, and the momentum */
-    const char *scaled[4];
+    const char *scaled[3];
     int n_scaled = 0;
     if (linear && s->renorm_warmup == BRN_SPEC_AUTO) scaled[n_scaled++] = "warm-up";
     if (linear && (s->rmax_steps == BRN_SPEC_AUTO || s->dmax_steps == BRN_SPEC_AUTO)) scaled[n_scaled++] = "ramp end";
     if (s->norm_momentum < 0) scaled[n_scaled++] = "momentum";
     char tail[128] = "";
-    if (n_scaled)
-        snprintf(tail, sizeof tail, "; %s%s%s%s%s scaled to the run's %ld steps", scaled[0],
-                 n_scaled > 2 ? ", " : n_scaled > 1 ? " and " : "", n_scaled > 1 ? scaled[1] : "",
-                 n_scaled > 2 ? " and " : "", n_scaled > 2 ? scaled[2] : "", r->total_steps);
+    size_t o = 0;
+    for (int i = 0; i < n_scaled; i++)   /* "; a", "; a and b", "; a, b and c" */
+        o += (size_t)snprintf(tail + o, sizeof tail - o, "%s%s", i == 0 ? "; " : i == n_scaled - 1 ? " and " : ", ",
+                              scaled[i]);
+    if (n_scaled) snprintf(tail + o, sizeof tail - o, " scaled to the run's %ld steps", r->total_steps);
     if (r->renorm_never)
         return snprintf(buf, n,
                         "renorm schedule: plain BN throughout (renorm-warmup %ld >= the run's %ld steps: r and d "
