@@ -91,6 +91,12 @@ typedef struct brn_sgd {
     int nesterov;
 } brn_sgd;
 
+/* Field by field (a struct's padding is not data): a recorded step replays only under equal settings. */
+static inline int brn_sgd_equal(const brn_sgd *a, const brn_sgd *b)
+{
+    return a->momentum == b->momentum && a->weight_decay == b->weight_decay && a->nesterov == b->nesterov;
+}
+
 typedef enum { BRN_TENSOR_LAYOUT_PLAIN, BRN_TENSOR_LAYOUT_CONV } brn_tensor_layout;
 
 typedef struct brn_backend_ops {

@@ -473,16 +473,20 @@ static void conv_bwd(brn_model *m, const brn_conv_layer *l, void *dx, const void
     OP(conv_backward, dx, m->grads + l->w, dy, x, m->params + l->w, &s, accumulate, m->workspace);
 }
 
+/* A step on a plan must be the plan's size (a replayed step builds its batch from it too). */
+static int check_plan_size(const brn_model *m, int n, char *err, size_t errlen)
+{
+    if (m->data && n != m->plan_n)
+        return brn_errorf(err, errlen, BRN_EINVAL, "batch: the plan set has %d examples, the step %d", m->plan_n, n);
+    return 0;
+}
+
 int brn_model_forward(brn_model *m, int n, brn_norm_mode mode, char *err, size_t errlen)
 {
     const brn_model_config *c = &m->cfg;
     int h = c->in_h, w = c->in_w, rc;
-    if (m->data) {
-        if (n != m->plan_n)
-            return brn_errorf(err, errlen, BRN_EINVAL, "batch: the plan set has %d examples, the step %d", m->plan_n,
-                              n);
-        OP(batch_build, m->input, m->labels, m->data, m->plan, n);
-    }
+    if ((rc = check_plan_size(m, n, err, errlen))) return rc;
+    if (m->data) OP(batch_build, m->input, m->labels, m->data, m->plan, n);
     conv_fwd(m, &m->stem, m->stem_out, m->input, n, h, w);
     const void *cur = m->stem_out;
     for (int i = 0; i < m->n_blocks; i++) {
@@ -571,9 +575,9 @@ static void release_step(brn_model *m)
 int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, size_t errlen)
 {
     const brn_backend_ops *o = m->be->ops;
-    const brn_sgd *last = &m->step_opt;   /* field by field: a struct's padding is not data */
-    const int same = m->step_n == n && m->step_data == m->data && last->momentum == opt->momentum &&
-                     last->weight_decay == opt->weight_decay && last->nesterov == opt->nesterov;
+    int rc = check_plan_size(m, n, err, errlen);
+    if (rc) return rc;
+    const int same = m->step_n == n && m->step_data == m->data && brn_sgd_equal(&m->step_opt, opt);
     if (same && m->step_unit) {
         o->replay(m->be, m->step_unit);
         return 0;
@@ -584,7 +588,7 @@ int brn_model_train_update(brn_model *m, int n, const brn_sgd *opt, char *err, s
        from then on. */
     const int capture = same && m->cfg.capture && o->capture_begin;
     m->step_n = 0;
-    int rc = capture ? o->capture_begin(m->be, err, errlen) : 0;
+    rc = capture ? o->capture_begin(m->be, err, errlen) : 0;
     if (rc) return rc;
     rc = brn_model_train_step(m, n, err, errlen);
     if (!rc) brn_model_sgd_step(m, opt);

@@ -237,6 +237,9 @@ static void test_model_plan_on_cpu(void)
     brn_model_set_batch(&m, x, labels, 32);
     CHECK_EQ_INT(brn_model_eval_batch(&m, 32, 1, err, sizeof err), 0);
     CHECK_EQ_INT(brn_model_step_result(&m, &from_host, &hits_host, err, sizeof err), 0);
+    /* another batch in the model's input first, so the plan's step must build its own */
+    brn_batcher_train_batch(&b, 0, 0, 0, x, labels);
+    brn_model_set_batch(&m, x, labels, 32);
     CHECK_EQ_INT(brn_model_set_plan(&m, &data, plan, 32, err, sizeof err), 0);
     CHECK_EQ_INT(brn_model_eval_batch(&m, 32, 1, err, sizeof err), 0);
     CHECK_EQ_INT(brn_model_step_result(&m, &from_plan, &hits_plan, err, sizeof err), 0);

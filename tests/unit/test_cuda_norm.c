@@ -355,6 +355,13 @@ static void test_renorm_diagnostics(void)
     CHECK_EQ_INT(BRN_K(renorm_diag)(NULL, got, saved, C, G, sc), 0);
     CHECK(got->count == before.count && got->r_clipped == before.r_clipped && got->d_clipped == before.d_clipped);
     CHECK(want.count == before.count && want.r_clipped == before.r_clipped);
+    /* r alone (dmax 0): both backends count r's clips and no d clipped */
+    *sc = (brn_step_scalars){.rmax = 1.7, .dmax = 0};
+    cpu->ops->renorm_diag(cpu, &want, saved, C, G, sc);
+    CHECK_EQ_INT(BRN_K(renorm_diag)(NULL, got, saved, C, G, sc), 0);
+    CHECK_EQ_INT(got->r_clipped, want.r_clipped);
+    CHECK_EQ_INT(got->d_clipped, want.d_clipped);
+    CHECK(want.r_clipped > before.r_clipped && want.d_clipped == before.d_clipped);
     brn_backend_close(cpu);
     free(saved), free(sc), free(got);
 }

@@ -341,6 +341,10 @@ static void test_brn_equals_bn_and_limits_reach_layers(void)
     CHECK(lo >= 1 / 1.5f - 1e-6 && hi <= 1.5f + 1e-6);
     CHECK(hi > 1.01f || lo < 0.99f);
     CHECK(fabs(loss_2 - loss_b) > 1e-4);
+    /* r alone (dmax 0): d is held at 0, which is no clipping */
+    const brn_step_scalars r_alone = {.lr = 0.1, .norm_momentum = 0.1, .rmax = 1.5, .dmax = 0};
+    run_model(BRN_NORM_BRN, &r_alone, l2, g2, &loss_2, &lo, &hi, &diag);
+    CHECK(diag.count > 0 && diag.r_clipped > 0 && diag.d_clipped == 0);
     free(gb), free(gr), free(g2);
 }
 

@@ -217,7 +217,10 @@ static void cpu_norm_backward(brn_backend *be, const brn_norm_desc *d, const brn
 static void cpu_renorm_diag(brn_backend *be, brn_diag_acc *acc, const float *saved, int channels, int groups,
                             const brn_step_scalars *sc)
 {
-    if (sc->rmax <= 1 && sc->dmax <= 0) return;   /* plain BN: nothing is renormalized or clipped */
+    /* a limit is in force when relaxed (rmax > 1, dmax > 0); one at 1 or 0 clips nothing: it
+       only keeps plain BN's r = 1 or d = 0. With neither (the warm-up) the step adds nothing. */
+    const int r_on = sc->rmax > 1, d_on = sc->dmax > 0;
+    if (!r_on && !d_on) return;
     const float rmax = (float)sc->rmax, rmin = (float)(1.0 / sc->rmax), dmax = (float)sc->dmax;
     for (int c = 0; c < channels; c++)
         for (int g = 0; g < groups; g++) {
@@ -225,8 +228,8 @@ static void cpu_renorm_diag(brn_backend *be, brn_diag_acc *acc, const float *sav
             const float r = sv[2], d = sv[3];
             acc->sum_abs_r1 += fabs((double)r - 1.0);
             acc->sum_abs_d += fabs((double)d);
-            acc->r_clipped += r >= rmax || r <= rmin;
-            acc->d_clipped += d >= dmax || d <= -dmax;
+            acc->r_clipped += r_on && (r >= rmax || r <= rmin);
+            acc->d_clipped += d_on && (d >= dmax || d <= -dmax);
             acc->count++;
         }
 }

@@ -11,15 +11,17 @@ __global__ void __launch_bounds__(FIN_THREADS)
     renorm_diag_kernel(brn_diag_acc *__restrict__ acc, const float *__restrict__ saved, int entries,
                        const brn_step_scalars *__restrict__ sc)
 {
-    if (sc->rmax <= 1 && sc->dmax <= 0) return;   /* plain BN (warm-up): nothing to count, as on the CPU */
+    /* as on the CPU: a limit at 1 or 0 clips nothing; with neither relaxed (the warm-up) nothing counts */
+    const bool r_on = sc->rmax > 1, d_on = sc->dmax > 0;
+    if (!r_on && !d_on) return;
     const float rmax = (float)sc->rmax, rmin = (float)(1.0 / sc->rmax), dmax = (float)sc->dmax;
     double sum_r = 0, sum_d = 0, r_clip = 0, d_clip = 0;
     for (int e = threadIdx.x; e < entries; e += blockDim.x) {
         const float r = saved[4 * (size_t)e + 2], d = saved[4 * (size_t)e + 3];
         sum_r += fabs((double)r - 1.0);
         sum_d += fabs((double)d);
-        r_clip += r >= rmax || r <= rmin;
-        d_clip += d >= dmax || d <= -dmax;
+        r_clip += r_on && (r >= rmax || r <= rmin);
+        d_clip += d_on && (d >= dmax || d <= -dmax);
     }
     slot_sum2(sum_r, sum_d, blockDim.x);
     slot_sum2(r_clip, d_clip, blockDim.x);
