@@ -26,16 +26,6 @@ static void submit_help(cli *c)
     brn_spec_print_help(stdout);
 }
 
-/* "--opt=value" or "--opt value": the value (advancing *i), else NULL. */
-static const char *own_value(int argc, char **argv, int *i, const char *opt)
-{
-    size_t n = strlen(opt);
-    if (strncmp(argv[*i], opt, n) != 0) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc) return argv[++*i];
-    return NULL;
-}
-
 int cmd_submit(cli *c, int argc, char **argv)
 {
     brn_job_spec spec;
@@ -70,16 +60,16 @@ int cmd_submit(cli *c, int argc, char **argv)
             }
         } else if (!strcmp(a, "--wait")) {
             wait = 1;
-        } else if ((v = own_value(lim, argv, &i, "--name"))) {
+        } else if ((v = cli_opt_value(lim, argv, &i, "--name"))) {
             name = v;
-        } else if ((v = own_value(lim, argv, &i, "--label"))) {
+        } else if ((v = cli_opt_value(lim, argv, &i, "--label"))) {
             if (ctl_labels_add_arg(&labels, v, err, sizeof err)) {
                 rc = cli_usage(c, "submit", "%s", err);
                 goto out;
             }
-        } else if ((v = own_value(lim, argv, &i, "--idempotency-key"))) {
+        } else if ((v = cli_opt_value(lim, argv, &i, "--idempotency-key"))) {
             key = v;
-        } else if ((v = own_value(lim, argv, &i, "--priority"))) {
+        } else if ((v = cli_opt_value(lim, argv, &i, "--priority"))) {
             char *end;
             priority = strtol(v, &end, 10);
             if (end == v || *end || priority < -1000 || priority > 1000) {

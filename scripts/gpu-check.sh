@@ -218,16 +218,18 @@ elif [ -z "$GPU" ]; then stage_skip bench "no GPU"
 elif [ "$(left)" -lt 40 ]; then stage_skip bench "out of time"
 else
     echo "===== bench_kernels --quick =====" >"$O/bench.log"
+    kernels_rc=0
     if [ -x "$B/bench_kernels" ] && [ "$(left)" -gt 150 ]; then
         timeout "$(cap 60)" "$B/bench_kernels" --quick --json "$O/kernels.jsonl" >>"$O/bench.log" 2>&1
-        rc=$?
-        say "  bench_kernels --quick: $([ $rc = 0 ] && echo done || echo "exit $rc") (kernels.jsonl; its table in bench.log)"
+        kernels_rc=$?
+        say "  bench_kernels --quick: $([ $kernels_rc = 0 ] && echo done || echo "exit $kernels_rc") (kernels.jsonl; its table in bench.log)"
     else
         say "  bench_kernels: skipped ($([ -x "$B/bench_kernels" ] && echo "out of time" || echo "not built"))"
     fi
     BUILD=$B BUDGET=$(($(left) - 10)) BENCH_ERR=$O/bench.log bash bench/gpu_bench.sh "$O/bench.jsonl" 2>&1 |
         tee -a "$O/bench.log" | tee -a "$SUM"
-    if grep -q '"impl":"brn-c"' "$O/bench.jsonl" 2>/dev/null; then stage_pass bench "(bench.jsonl, bench.log)"
+    if [ "$kernels_rc" = 1 ]; then stage_fail bench "bench_kernels: a kernel variant failed its validation (bench.log)"
+    elif grep -q '"impl":"brn-c"' "$O/bench.jsonl" 2>/dev/null; then stage_pass bench "(bench.jsonl, bench.log)"
     else stage_fail bench "no result from our benchmark (bench.log)"; fi
 fi
 

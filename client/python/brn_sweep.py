@@ -21,7 +21,6 @@ import grpc
 
 import brn_client
 
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 NOT_APPLICABLE = "-"
 # the most jobs (points x seeds) one sweep may submit: brnctl's SWEEP_MAX_JOBS (client/sweep.h)
 MAX_JOBS = 10000
@@ -132,7 +131,7 @@ def wait_all(client, jobs, on_finished=None, poll=1.0):
                 if e.code() == grpc.StatusCode.NOT_FOUND:
                     raise LookupError("job %d is gone (deleted) before it finished" % jid) from e
                 raise
-            if brn_client.pb.JobState.Name(job.state) in TERMINAL:
+            if brn_client.pb.JobState.Name(job.state) in brn_client.TERMINAL:
                 final[jid] = job
                 pending.remove(jid)
                 if on_finished:

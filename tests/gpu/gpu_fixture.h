@@ -206,7 +206,7 @@ static inline int compare(const char *what, const float *got, const float *ref, 
         if (fabs((double)ref[i]) > scale) scale = fabs((double)ref[i]);
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - (double)ref[i]);
-        if (!isfinite(got[i]) && isfinite(ref[i])) {
+        if (!isfinite(got[i]) || !isfinite(ref[i])) {   /* a NaN reference must not pass as error 0 */
             bad++;
             d = INFINITY;
         }
