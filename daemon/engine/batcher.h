@@ -20,7 +20,7 @@ typedef struct brn_batcher {
     int batch;
     int augment, shuffle, non_iid, labels_per_batch;
     uint64_t seed;
-    float mean[4], std[4];   /* per channel, on the [0,1] scale */
+    float mean[BRN_MAX_CHANNELS], std[BRN_MAX_CHANNELS];   /* per channel, on the [0,1] scale */
     long steps_per_epoch;
     long *order;             /* this epoch's example order (i.i.d.) */
     long **by_class;         /* non-i.i.d.: example indices per class */

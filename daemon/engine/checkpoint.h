@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "batch_plan.h"
 #include "model.h"
 #include "spec.h"
 
@@ -23,7 +24,7 @@ typedef struct brn_run_state {
     double train_seconds;
     /* the input normalization the weights expect (metadata only: a reader applies it) */
     int channels;
-    float input_mean[4], input_std[4];
+    float input_mean[BRN_MAX_CHANNELS], input_std[BRN_MAX_CHANNELS];
 } brn_run_state;
 
 /* Downloads every tensor, the velocity and the epoch's renorm diagnostics from the

@@ -6,9 +6,6 @@
 #include "engine.h"
 #include "model.h"
 
-/* the examples a split keeps under a --train-subset/--test-subset of `keep` (0: all) */
-static long subset(long n, long keep) { return keep > 0 && keep < n ? keep : n; }
-
 int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size_t errlen)
 {
     brn_dataset_dims d;
@@ -42,8 +39,8 @@ int brn_job_estimate(const brn_job_spec *s, brn_job_memory *out, char *err, size
         const size_t shadow = s->precision == BRN_PRECISION_BF16 ? m.parameters * 2 : 0;
         out->threads = 0;
         out->model_bytes = m.state_bytes + acts + BRN_GPU_WORKSPACE_LIMIT + shadow;
-        out->data_bytes = brn_backend_data_bytes(subset(d.train_n, s->train_subset), d.c, d.h, d.w) +
-                          brn_backend_data_bytes(subset(d.test_n, s->test_subset), d.c, d.h, d.w);
+        out->data_bytes = brn_backend_data_bytes(brn_dataset_subset_n(d.train_n, s->train_subset), d.c, d.h, d.w) +
+                          brn_backend_data_bytes(brn_dataset_subset_n(d.test_n, s->test_subset), d.c, d.h, d.w);
         out->total_bytes = out->model_bytes + out->data_bytes;
         return 0;
     }

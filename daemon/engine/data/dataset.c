@@ -152,7 +152,7 @@ int brn_dataset_load(const char *name, const char *data_dir, brn_dataset *train,
 
 void brn_dataset_truncate(brn_dataset *d, long n)
 {
-    if (n <= 0 || n >= d->n) return;
+    if (brn_dataset_subset_n(d->n, n) == d->n) return;
     size_t per = (size_t)d->c * d->h * d->w;
     /* Give the memory back: a small subset of a big dataset should not pin it all.
      * realloc to a smaller size may fail; the old block is then still valid. */

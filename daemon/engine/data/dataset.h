@@ -47,6 +47,10 @@ int brn_dataset_nominal_dims(const char *name, brn_dataset_dims *out);
 /* Keep only the first n examples (n <= 0 or n >= size: unchanged). */
 void brn_dataset_truncate(brn_dataset *d, long n);
 
+/* How many of n examples a subset of `keep` leaves (0 or more than n: all of them), as
+ * brn_dataset_truncate does. */
+static inline long brn_dataset_subset_n(long n, long keep) { return keep > 0 && keep < n ? keep : n; }
+
 void brn_dataset_free(brn_dataset *d);
 
 /* Which dataset names are present under data_dir (for GetServerInfo): writes up to max
