@@ -26,7 +26,8 @@ typedef struct brn_batcher {
     long **by_class;         /* non-i.i.d.: example indices per class */
     long *class_count;
     int epoch;               /* the epoch `order` was built for; -1 none */
-    brn_batch_entry *plan;   /* brn_batcher_train_batch's */
+    brn_batch_entry *plan;   /* room for one batch's plan (batch entries): the trainer's per step,
+                                brn_batcher_train_batch's */
 } brn_batcher;
 
 int brn_batcher_init(brn_batcher *b, const brn_dataset *train, const brn_job_spec *s, char *err, size_t errlen);

@@ -27,7 +27,6 @@ typedef struct run {
     brn_backend *be;
     brn_model model;
     brn_device_data train_data, test_data;   /* the splits in backend memory */
-    brn_batch_entry *plan;    /* the batch's plan, built here and uploaded per step */
     brn_diag_acc *diag;       /* the epoch's renorm diagnostics, read back from the backend */
     brn_run_state st;
     int epochs;
@@ -164,9 +163,8 @@ static int setup(run *r, const char *resume)
     brn_batcher_source(&r->batcher, &r->test, &test_src);
     if ((rc = brn_backend_data_upload(r->be, &train_src, &r->train_data, r->err, r->errlen))) return rc;
     if ((rc = brn_backend_data_upload(r->be, &test_src, &r->test_data, r->err, r->errlen))) return rc;
-    r->plan = calloc(s->batch_size, sizeof *r->plan);
     r->diag = calloc(r->model.n_norms, sizeof *r->diag);
-    if (!r->plan || !r->diag) {
+    if (!r->diag) {
         snprintf(r->err, r->errlen, "out of memory");
         return BRN_ENOMEM;
     }
@@ -189,7 +187,6 @@ static void teardown(run *r)
     brn_batcher_free(&r->batcher);
     brn_dataset_free(&r->train);
     brn_dataset_free(&r->test);
-    free(r->plan);
     free(r->diag);
 }
 
@@ -266,8 +263,8 @@ static int evaluate(run *r, double *loss, double *acc)
         if (stop_requested(r)) return BRN_STOPPED;
         int n = r->test.n - start < B ? (int)(r->test.n - start) : B, correct = 0;
         double ls = 0;
-        brn_batcher_eval_plan(start, n, r->plan);
-        int rc = brn_model_set_plan(&r->model, &r->test_data, r->plan, n, r->err, r->errlen);
+        brn_batcher_eval_plan(start, n, r->batcher.plan);   /* n <= the batch size */
+        int rc = brn_model_set_plan(&r->model, &r->test_data, r->batcher.plan, n, r->err, r->errlen);
         if (!rc) rc = brn_model_eval_batch(&r->model, n, batch_stats, r->err, r->errlen);
         if (!rc) rc = brn_model_step_result(&r->model, &ls, &correct, r->err, r->errlen);
         if (rc) return rc;
@@ -301,12 +298,12 @@ static int train_epoch(run *r, int epoch)
             return rc ? rc : BRN_STOPPED;
         }
         const long t = st->step;
-        brn_batcher_train_plan(&r->batcher, epoch, st->batch, t, r->plan);
+        brn_batcher_train_plan(&r->batcher, epoch, st->batch, t, r->batcher.plan);
         lr = brn_schedule_lr(s, &r->res, t);
         brn_schedule_renorm(s, &r->res, t, &rmax, &dmax);
         const brn_step_scalars sc = {.lr = lr, .norm_momentum = r->res.norm_momentum, .rmax = rmax, .dmax = dmax,
                                      .dropout_seed = brn_rng_derive(s->seed, BRN_RNG_DROPOUT, (uint64_t)t)};
-        int rc = brn_model_set_plan(&r->model, &r->train_data, r->plan, s->batch_size, r->err, r->errlen);
+        int rc = brn_model_set_plan(&r->model, &r->train_data, r->batcher.plan, s->batch_size, r->err, r->errlen);
         if (rc) return rc;
         brn_model_set_scalars(&r->model, &sc);
         /* the update is queued before the loss is read; a failed job's weights are not kept */
