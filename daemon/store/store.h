@@ -205,12 +205,8 @@ void brn_job_rows_free(brn_job_row *rows, int n);
 /* Count jobs whose state is in state_mask (0 = all). */
 int store_job_count(brn_store *s, unsigned state_mask, long *count, char *err, size_t errlen);
 
-/* The job to run next: QUEUED, highest priority first, then oldest (lowest id).
- * STORE_NOT_FOUND when the queue is empty. */
-int store_job_next_queued(brn_store *s, brn_job_row *row, char *err, size_t errlen);
-
-/* Up to max QUEUED jobs in queue order (as store_job_next_queued), for a scheduler that
- * must skip jobs it has already claimed. Free *rows with brn_job_rows_free. */
+/* Up to max QUEUED jobs in queue order (highest priority first, then oldest: lowest id), for
+ * a scheduler that must skip jobs it has already claimed. Free *rows with brn_job_rows_free. */
 int store_jobs_queued_first(brn_store *s, int max, brn_job_row **rows, int *n, char *err, size_t errlen);
 
 /* Every job in one state, oldest first (recovery: the RUNNING jobs at start-up).

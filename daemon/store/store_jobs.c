@@ -134,16 +134,6 @@ int store_job_get(brn_store *s, int64_t id, brn_job_row *row, char *err, size_t 
     return read_one(s, st, row, what, err, errlen);
 }
 
-int store_job_next_queued(brn_store *s, brn_job_row *row, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    memset(row, 0, sizeof *row);
-    /* The literal state = 'QUEUED' lets SQLite use the partial index jobs_queue. */
-    STMT_OR_RETURN(st, STMT_JOB_NEXT_QUEUED, "SELECT " JOB_COLUMNS " FROM jobs "
-                   "WHERE state = 'QUEUED' ORDER BY priority DESC, id LIMIT 1");
-    return read_one(s, st, row, "no queued job", err, errlen);
-}
-
 int store_jobs_queued_first(brn_store *s, int max, brn_job_row **rows, int *n, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -151,6 +141,7 @@ int store_jobs_queued_first(brn_store *s, int max, brn_job_row **rows, int *n, c
     *n = 0;
     if (max < 1)
         return brn_errorf(err, errlen, BRN_EINVAL, "store: max must be positive");
+    /* The literal state = 'QUEUED' lets SQLite use the partial index jobs_queue. */
     STMT_OR_RETURN(st, STMT_JOB_QUEUED_FIRST, "SELECT " JOB_COLUMNS " FROM jobs "
                    "WHERE state = 'QUEUED' ORDER BY priority DESC, id LIMIT ?1");
     sqlite3_bind_int(st, 1, max);

@@ -374,6 +374,23 @@ static void test_idempotency_key(void)
     store_close(s);
 }
 
+/* The first job of the queue (store_jobs_queued_first with max 1) into *row; STORE_NOT_FOUND
+ * when the queue is empty. */
+static int next_queued(brn_store *s, brn_job_row *row)
+{
+    brn_job_row *rows;
+    char err[256];
+    int n, rc = store_jobs_queued_first(s, 1, &rows, &n, err, sizeof err);
+    if (rc) return rc;
+    if (n == 0) {
+        free(rows);
+        return STORE_NOT_FOUND;
+    }
+    *row = rows[0];
+    free(rows);
+    return 0;
+}
+
 static void test_next_queued_order(void)
 {
     char err[256];
@@ -381,7 +398,7 @@ static void test_next_queued_order(void)
     if (!s)
         return;
     brn_job_row row;
-    CHECK_EQ_INT(store_job_next_queued(s, &row, err, sizeof err), STORE_NOT_FOUND);
+    CHECK_EQ_INT(next_queued(s, &row), STORE_NOT_FOUND);
     int64_t low = submit(s, "low", 0);
     int64_t high1 = submit(s, "high1", 5);
     int64_t mid = submit(s, "mid", 2);
@@ -389,18 +406,18 @@ static void test_next_queued_order(void)
     int64_t neg = submit(s, "neg", -1);
     int64_t expect[] = { high1, high2, mid, low, neg };
     for (int i = 0; i < 5; i++) {
-        CHECK_EQ_INT(store_job_next_queued(s, &row, err, sizeof err), 0);
+        CHECK_EQ_INT(next_queued(s, &row), 0);
         CHECK_EQ_INT(row.id, expect[i]);
         CHECK_STR_CONTAINS(row.spec_json, "depth");
         CHECK_EQ_INT(store_job_set_state(s, row.id, BRN_JOB_RUNNING, NULL, NULL, "cpu", err,
                                          sizeof err), 0);
         brn_job_row_free(&row);
     }
-    CHECK_EQ_INT(store_job_next_queued(s, &row, err, sizeof err), STORE_NOT_FOUND);
+    CHECK_EQ_INT(next_queued(s, &row), STORE_NOT_FOUND);
     /* A job requeued at recovery is first among its priority again. */
     CHECK_EQ_INT(store_job_set_state(s, high2, BRN_JOB_QUEUED, NULL, NULL, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(store_job_set_state(s, low, BRN_JOB_QUEUED, NULL, NULL, NULL, err, sizeof err), 0);
-    CHECK_EQ_INT(store_job_next_queued(s, &row, err, sizeof err), 0);
+    CHECK_EQ_INT(next_queued(s, &row), 0);
     CHECK_EQ_INT(row.id, high2);
     brn_job_row_free(&row);
     store_close(s);
