@@ -25,7 +25,7 @@ typedef struct sched_op {
     brn_scheduler *s;
     sched_worker *w;             /* START, PROGRESS, EPOCH */
     int64_t id;
-    int claimed;                 /* STATE: unclaim when done */
+    int claimed;                 /* START, STATE: unclaim when done */
     brn_job_state to;            /* STATE */
     char reason[512], error_code[64];
     int epoch;                   /* PROGRESS, CHECKPOINT */
@@ -172,6 +172,7 @@ static void done_start(sched_op *op, int rc, const char *err)
 {
     brn_scheduler *s = op->s;
     sched_worker *w = op->w;
+    if (op->claimed) sched_unclaim(s, op->id);
     w->starting = 0;
     if (rc) {
         w->busy = 0;
@@ -332,9 +333,14 @@ int sched_write_start(brn_scheduler *s, sched_worker *w, int64_t id, const brn_j
         return BRN_ENOMEM;
     }
     *op->spec = *spec;
+    /* still QUEUED in the store until written: claimed, so that the next pick (another idle
+       device's) does not take the same job */
+    if (sched_claim(s, id) == 0) op->claimed = 1;
     char what[64];
     snprintf(what, sizeof what, "the start of job %lld", (long long)id);
-    return post(s, op, what);
+    int rc = post(s, op, what);
+    if (rc) sched_unclaim(s, id);
+    return rc;
 }
 
 int sched_write_state(brn_scheduler *s, int64_t id, brn_job_state to, const char *reason, const char *error_code,
